@@ -1,0 +1,82 @@
+//! The subcommands: resolve arguments, call the library, print for people or `--json`.
+
+use std::fmt;
+
+use ctxopt::policy::Policy;
+use ctxopt::project;
+use ctxopt::retention;
+use ctxopt::store::DataDir;
+
+use crate::{InstallArgs, PruneArgs};
+
+/// The exit-code table, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything fine.
+    Ok,
+    /// The command ran and found problems.
+    Problems,
+    /// The command could not run.
+    CouldNotRun,
+}
+
+impl Status {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Problems => 1,
+            Self::CouldNotRun => 2,
+        }
+    }
+}
+
+/// An error printed as its whole chain (`{:#}`).
+pub struct CliError(Box<dyn std::error::Error + Send + Sync>);
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for CliError {
+    fn from(err: E) -> Self {
+        Self(Box::new(err))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self.0.as_ref());
+        let mut first = true;
+        while let Some(err) = source {
+            if !first {
+                f.write_str(": ")?;
+            }
+            write!(f, "{err}")?;
+            first = false;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+pub fn install(_args: &InstallArgs, _uninstall: bool) -> Result<Status, CliError> {
+    Err(std::io::Error::other("install is not built yet").into())
+}
+
+pub fn prune(args: &PruneArgs) -> Result<Status, CliError> {
+    let project = project::for_cli(args.project.project.as_deref());
+    let policy = Policy::load(&project)?;
+    let data = DataDir::of_project(&project);
+    let report = retention::prune(&data, &policy.retention, ctxopt::record::now())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "metrics_archived": report.metrics_archived,
+                "metrics_kept": report.metrics_kept,
+            })
+        );
+    } else if !args.quiet {
+        println!(
+            "archived {} metrics records, kept {}",
+            report.metrics_archived, report.metrics_kept
+        );
+    }
+    Ok(Status::Ok)
+}

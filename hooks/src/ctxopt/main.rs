@@ -1,0 +1,86 @@
+//! `ctxopt`: the ops CLI. Parses arguments (clap, kept out of the hook binaries) and hands
+//! off to the library; prints the error chain once and maps it to the exit-code table:
+//! 0 ok, 1 problems found, 2 could not run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Keeps Claude Code's context small and its hooks healthy.
+///
+/// Exit codes: 0 ok, 1 problems found, 2 could not run.
+#[derive(Debug, Parser)]
+#[command(name = "ctxopt", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register ctxopt's hooks in a project's `.claude/settings.local.json`.
+    ///
+    /// Keeps every existing key, hook and key order; a second run changes nothing; a settings
+    /// file that does not parse is refused and left untouched. What was added is recorded in
+    /// `.claude/hooks/data/install-manifest.json` so `ctxopt uninstall` removes exactly that.
+    Install(InstallArgs),
+    /// Remove what `ctxopt install` added to a project, and nothing else.
+    Uninstall(InstallArgs),
+    /// Apply retention now: metrics older than `retention.metrics_days` (30) move into
+    /// `archive/metrics-YYYY-MM.jsonl.gz`; `hook_execution.log` keeps 7 days, `audit.log` 90.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProjectArg {
+    /// Project directory (default: $CLAUDE_PROJECT_DIR, else the git root of the working
+    /// directory, else the working directory).
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct InstallArgs {
+    #[command(flatten)]
+    project: ProjectArg,
+    /// Directory holding the hook binaries (default: the directory of this `ctxopt`).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Print what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct PruneArgs {
+    #[command(flatten)]
+    project: ProjectArg,
+    /// Print nothing unless something fails (used by the SessionStart hook).
+    #[arg(long)]
+    quiet: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Install(args) => commands::install(&args, false),
+        Command::Uninstall(args) => commands::install(&args, true),
+        Command::Prune(args) => commands::prune(&args),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(err) => {
+            eprintln!("ctxopt: {err:#}");
+            ExitCode::from(commands::Status::CouldNotRun.code())
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! `ctxopt-session-start`: Claude Code's hook binary. All logic lives in `ctxopt::hook`.
+
+fn main() -> std::process::ExitCode {
+    ctxopt::runner::main(ctxopt::hook::Hook::SessionStart)
+}

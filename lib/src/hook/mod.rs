@@ -1,0 +1,157 @@
+//! The hooks as functions: `evaluate(input, context) -> Evaluation`, with no stdin, stdout,
+//! environment or exit inside. Only [`crate::runner`] touches the process boundary.
+//!
+//! Failure policy, per hook (applied by the runner on every error path, the panic hook
+//! included): all three hooks **fail open** — they observe and record, and a fault of their
+//! own lets the session go on. Later rules that decide (the guard) declare
+//! [`FailurePolicy::Closed`] for the calls they decide on.
+
+mod post_tool_use;
+mod pre_tool_use;
+mod session_start;
+
+use std::cell::OnceCell;
+use std::error::Error;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::outcome::Outcome;
+use crate::policy::Policy;
+use crate::protocol::HookInput;
+use crate::record::{Record, Severity};
+use crate::store::DataDir;
+
+/// One of ctxopt's hook binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `ctxopt-session-start`, registered for SessionStart.
+    SessionStart,
+    /// `ctxopt-pre-tool-use`, registered for PreToolUse.
+    PreToolUse,
+    /// `ctxopt-post-tool-use`, registered for PostToolUse and PostToolUseFailure.
+    PostToolUse,
+}
+
+/// What a hook does when it fails by its own fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Let the action through; record the fault.
+    Open,
+    /// Deny the action (PreToolUse only); record the fault.
+    Closed,
+}
+
+impl Hook {
+    /// Every hook, in registration order.
+    pub const ALL: [Hook; 3] = [Hook::SessionStart, Hook::PreToolUse, Hook::PostToolUse];
+
+    /// The binary's name, which is also the `hook` field of its records.
+    #[must_use]
+    pub fn program(self) -> &'static str {
+        match self {
+            Self::SessionStart => "ctxopt-session-start",
+            Self::PreToolUse => "ctxopt-pre-tool-use",
+            Self::PostToolUse => "ctxopt-post-tool-use",
+        }
+    }
+
+    /// The Claude Code events this binary is registered for.
+    #[must_use]
+    pub fn events(self) -> &'static [&'static str] {
+        match self {
+            Self::SessionStart => &["SessionStart"],
+            Self::PreToolUse => &["PreToolUse"],
+            Self::PostToolUse => &["PostToolUse", "PostToolUseFailure"],
+        }
+    }
+
+    /// The failure policy (see the module doc).
+    #[must_use]
+    pub fn failure_policy(self) -> FailurePolicy {
+        FailurePolicy::Open
+    }
+
+    /// Runs the hook's rules on a parsed input.
+    #[must_use]
+    pub fn evaluate(self, input: &HookInput, ctx: &Context) -> Evaluation {
+        match self {
+            Self::SessionStart => session_start::evaluate(input, ctx),
+            Self::PreToolUse => pre_tool_use::evaluate(input, ctx),
+            Self::PostToolUse => post_tool_use::evaluate(input, ctx),
+        }
+    }
+}
+
+/// What a hook run may look at besides its input.
+#[derive(Debug)]
+pub struct Context {
+    /// The project root.
+    pub project: PathBuf,
+    /// The project's data dir.
+    pub data: DataDir,
+    /// The run's clock reading.
+    pub now: DateTime<Utc>,
+    /// Path of the running binary's directory (to find sibling binaries such as `ctxopt`).
+    pub bin_dir: Option<PathBuf>,
+    policy: OnceCell<Result<Policy, String>>,
+}
+
+impl Context {
+    /// A context for `project` at `now`.
+    #[must_use]
+    pub fn new(project: PathBuf, now: DateTime<Utc>, bin_dir: Option<PathBuf>) -> Self {
+        Self {
+            data: DataDir::of_project(&project),
+            project,
+            now,
+            bin_dir,
+            policy: OnceCell::new(),
+        }
+    }
+
+    /// The project's policy, read on first use. On a read or parse error the defaults apply
+    /// and the error is returned beside them, once per run, for the caller to record.
+    pub fn policy(&self) -> (Policy, Option<String>) {
+        match self.policy.get_or_init(|| {
+            Policy::load(&self.project).map_err(|err| crate::record::chain(&err))
+        }) {
+            Ok(policy) => (policy.clone(), None),
+            Err(message) => (Policy::default(), Some(message.clone())),
+        }
+    }
+}
+
+/// A fault of the hook's own: recorded as an `error` record, marks the run unsuccessful.
+#[derive(Debug)]
+pub struct Fault {
+    /// How bad.
+    pub severity: Severity,
+    /// What went wrong (its source chain becomes the record's `stack`).
+    pub error: Box<dyn Error + Send + Sync + 'static>,
+}
+
+/// What a hook run produced: the reply, the records it wants written, its own faults.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// The merged outcome of its rules.
+    pub outcome: Outcome,
+    /// Records beyond the runner's own `hook_execution` and `hook_latency`.
+    pub records: Vec<Record>,
+    /// The hook's own faults.
+    pub faults: Vec<Fault>,
+}
+
+impl Evaluation {
+    /// An evaluation holding one fault.
+    #[must_use]
+    pub fn fault(severity: Severity, error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self {
+            faults: vec![Fault {
+                severity,
+                error: error.into(),
+            }],
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! ctxopt's library: all the logic behind the hook binaries and the `ctxopt` CLI.
+//!
+//! A tour, in the order a hook run touches it:
+//! - [`runner`] is the process boundary of a hook binary (stdin, stdout, stderr, exit code,
+//!   the panic hook). Nothing else touches the process.
+//! - [`protocol`] is the only module that knows Claude Code's JSON: typed stdin per event,
+//!   exact stdout replies.
+//! - [`hook`] holds the hooks as pure functions, `evaluate(input, context) -> Evaluation`,
+//!   and each hook's failure policy; [`outcome`] merges what their rules decide.
+//! - [`record`] is the one writer of metrics records (the envelope every record carries, the
+//!   record types, masking via [`redact`]); [`store`] appends them under a lock and writes
+//!   files atomically, in the data dir `<project>/.claude/hooks/data/`.
+//! - [`policy`] reads `.claude/ctxopt.json`; [`project`] decides which project a run is about.
+//! - [`retention`] moves old metrics into monthly archives and trims the logs (`ctxopt prune`).
+//! - [`install`] registers the hooks in a project's settings and removes exactly that again.
+
+pub mod hook;
+pub mod install;
+pub mod outcome;
+pub mod policy;
+pub mod project;
+pub mod protocol;
+pub mod record;
+pub mod redact;
+pub mod retention;
+pub mod runner;
+pub mod store;

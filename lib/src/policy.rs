@@ -1,0 +1,217 @@
+//! ctxopt's own policy file, `.claude/ctxopt.json`: one section per concern, every key
+//! optional, defaults from the runbook.
+//!
+//! Read at most once per run and only by the code paths that need it ([`Policy::load`] is
+//! called lazily by the runner). A missing file is the defaults; a file that does not parse
+//! is reported and the defaults apply — ctxopt never rewrites it. Later issues add keys to the
+//! sections here; they never add a second policy file.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How a rule family acts on what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Record and tell the user; never block.
+    #[default]
+    Warn,
+    /// Block what breaks the rule.
+    Enforce,
+}
+
+/// The whole policy, resolved (defaults filled in).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    /// Context-budget limits (R5).
+    pub limits: Limits,
+    /// The protected-write guard (R4).
+    pub guard: Guard,
+    /// The in-process canary guard (R6).
+    pub canary: Canary,
+    /// Service-level objectives (R10).
+    pub slo: Slo,
+    /// How long each data file keeps its records (R2.5).
+    pub retention: Retention,
+}
+
+/// Context-budget limits. Runbook: Alert-S-001 above 40,000 initial tokens, rollback above
+/// 50,000; M-D-003-1 limits concurrent MCP servers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// warn or enforce.
+    pub mode: Mode,
+    /// Initial tokens above which Alert-S-001 fires.
+    pub initial_tokens_warning: u64,
+    /// Initial tokens above which the session is critical (and a canary rolls back).
+    pub initial_tokens_critical: u64,
+    /// Most MCP servers enabled at once.
+    pub max_mcp_servers: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Warn,
+            initial_tokens_warning: 40_000,
+            initial_tokens_critical: 50_000,
+            max_mcp_servers: 8,
+        }
+    }
+}
+
+/// The protected-write guard.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Guard {
+    /// warn or enforce (enforce: deny writes to protected paths).
+    pub mode: Mode,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+        }
+    }
+}
+
+/// The canary guard.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct Canary {
+    /// warn or enforce.
+    pub mode: Mode,
+}
+
+/// Service-level objectives.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Slo {
+    /// Share of hook runs that must succeed (the error budget is `1 - target`).
+    pub hook_success_target: f64,
+    /// Window the target is measured over, in days.
+    pub window_days: u32,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self {
+            hook_success_target: 0.99,
+            window_days: 7,
+        }
+    }
+}
+
+/// Retention, in days (runbook section 10: metrics 30, audit 90, hook log 7).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Retention {
+    /// Metrics older than this move to compressed monthly archives.
+    pub metrics_days: u32,
+    /// Audit records older than this are dropped.
+    pub audit_days: u32,
+    /// `hook_execution.log` lines older than this are dropped.
+    pub hook_log_days: u32,
+    /// Per-session state files older than this are removed.
+    pub state_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            metrics_days: 30,
+            audit_days: 90,
+            hook_log_days: 7,
+            state_days: 7,
+        }
+    }
+}
+
+/// Why the policy file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// It exists but could not be read.
+    #[error("failed to read policy file {}", path.display())]
+    Read {
+        /// The policy file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// It is not valid JSON or not the policy's shape.
+    #[error("failed to parse policy file {}", path.display())]
+    Parse {
+        /// The policy file.
+        path: PathBuf,
+        /// Where and what.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Policy {
+    /// The policy file of `project`.
+    #[must_use]
+    pub fn path(project: &Path) -> PathBuf {
+        project.join(".claude").join("ctxopt.json")
+    }
+
+    /// Reads the project's policy; a missing file gives the defaults.
+    pub fn load(project: &Path) -> Result<Self, PolicyError> {
+        let path = Self::path(project);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| PolicyError::Parse { path, source })
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(PolicyError::Read { path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_runbook_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = Policy::load(tmp.path()).unwrap();
+        assert_eq!(p.limits.initial_tokens_warning, 40_000);
+        assert_eq!(p.limits.initial_tokens_critical, 50_000);
+        assert_eq!(p.retention.metrics_days, 30);
+        assert_eq!(p.retention.audit_days, 90);
+        assert_eq!(p.retention.hook_log_days, 7);
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join(".claude")).unwrap();
+        fs::write(
+            Policy::path(tmp.path()),
+            r#"{"retention":{"metrics_days":10},"limits":{"mode":"enforce"}}"#,
+        )
+        .unwrap();
+        let p = Policy::load(tmp.path()).unwrap();
+        assert_eq!(p.retention.metrics_days, 10);
+        assert_eq!(p.retention.audit_days, 90);
+        assert_eq!(p.limits.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn unparseable_file_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join(".claude")).unwrap();
+        fs::write(Policy::path(tmp.path()), "{").unwrap();
+        let err = Policy::load(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("ctxopt.json"), "{err}");
+    }
+}
