@@ -2,12 +2,6 @@
 
 use std::fmt;
 
-use ctxopt::policy::Policy;
-use ctxopt::project;
-use ctxopt::retention;
-use ctxopt::store::DataDir;
-
-use crate::{InstallArgs, PruneArgs};
 
 /// The exit-code table, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,30 +47,4 @@ impl fmt::Display for CliError {
         }
         Ok(())
     }
-}
-
-pub fn install(_args: &InstallArgs, _uninstall: bool) -> Result<Status, CliError> {
-    Err(std::io::Error::other("install is not built yet").into())
-}
-
-pub fn prune(args: &PruneArgs) -> Result<Status, CliError> {
-    let project = project::for_cli(args.project.project.as_deref());
-    let policy = Policy::load(&project)?;
-    let data = DataDir::of_project(&project);
-    let report = retention::prune(&data, &policy.retention, ctxopt::record::now())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "metrics_archived": report.metrics_archived,
-                "metrics_kept": report.metrics_kept,
-            })
-        );
-    } else if !args.quiet {
-        println!(
-            "archived {} metrics records, kept {}",
-            report.metrics_archived, report.metrics_kept
-        );
-    }
-    Ok(Status::Ok)
 }

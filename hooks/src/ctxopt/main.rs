@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod install;
+mod prune;
 
 /// Keeps Claude Code's context small and its hooks healthy.
 ///
@@ -72,9 +74,9 @@ struct PruneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Install(args) => commands::install(&args, false),
-        Command::Uninstall(args) => commands::install(&args, true),
-        Command::Prune(args) => commands::prune(&args),
+        Command::Install(args) => install::install(&args, false),
+        Command::Uninstall(args) => install::install(&args, true),
+        Command::Prune(args) => prune::prune(&args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),
