@@ -1,0 +1,1 @@
+//! The real Claude Code client for end-to-end tests: being written.

@@ -1,0 +1,1 @@
+//! A scriptable fake Anthropic Messages API: being written.
