@@ -18,14 +18,26 @@ const HOOKS: [&str; 3] = [
 
 fn assert_quiet_success(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The one stderr line of a faulting run.
 fn stderr_line(out: &Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(text.lines().count(), 1, "expected one stderr line, got {text:?}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "expected one stderr line, got {text:?}"
+    );
     text
 }
 
@@ -38,13 +50,19 @@ fn execution(records: &[Value]) -> &Value {
 #[test]
 fn session_start_records_the_session() {
     let env = TestEnv::new();
-    let out = env.run_hook("ctxopt-session-start", &fixture("hooks/SessionStart/startup.json"));
+    let out = env.run_hook(
+        "ctxopt-session-start",
+        &fixture("hooks/SessionStart/startup.json"),
+    );
     assert_quiet_success(&out);
     let records = env.records();
     let start = of_type(&records, "session_start");
     assert_eq!(start.len(), 1);
     assert_eq!(start[0]["source"], "startup");
-    assert_eq!(start[0]["session_id"], "75260e37-9241-4982-9cf1-8224ccb4f99b");
+    assert_eq!(
+        start[0]["session_id"],
+        "75260e37-9241-4982-9cf1-8224ccb4f99b"
+    );
     assert_eq!(start[0]["hook"], "ctxopt-session-start");
     assert_eq!(start[0]["cohort"], "stable");
     assert_eq!(execution(&records)["success"], true);
@@ -76,7 +94,10 @@ fn pre_tool_use_records_its_run_and_decides_nothing() {
 #[test]
 fn post_tool_use_records_the_tool_call() {
     let env = TestEnv::new();
-    let out = env.run_hook("ctxopt-post-tool-use", &fixture("hooks/PostToolUse/bash.json"));
+    let out = env.run_hook(
+        "ctxopt-post-tool-use",
+        &fixture("hooks/PostToolUse/bash.json"),
+    );
     assert_quiet_success(&out);
     let records = env.records();
     let tool = of_type(&records, "tool_use");
@@ -130,14 +151,23 @@ fn secrets_never_reach_the_metrics_file() {
 #[test]
 fn other_events_are_tolerated() {
     let env = TestEnv::new();
-    for case in ["Stop/stop.json", "SessionEnd/end.json", "UserPromptSubmit/prompt.json"] {
+    for case in [
+        "Stop/stop.json",
+        "SessionEnd/end.json",
+        "UserPromptSubmit/prompt.json",
+    ] {
         let out = env.run_hook("ctxopt-post-tool-use", &fixture(&format!("hooks/{case}")));
         assert_quiet_success(&out);
     }
     let records = env.records();
     let events: Vec<_> = of_type(&records, "hook_execution")
         .iter()
-        .map(|r| (r["event"].as_str().unwrap().to_owned(), r["success"].clone()))
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap().to_owned(),
+                r["success"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         events,
@@ -152,7 +182,10 @@ fn other_events_are_tolerated() {
 #[test]
 fn data_files_are_private() {
     let env = TestEnv::new();
-    env.run_hook("ctxopt-pre-tool-use", &fixture("hooks/PreToolUse/bash.json"));
+    env.run_hook(
+        "ctxopt-pre-tool-use",
+        &fixture("hooks/PreToolUse/bash.json"),
+    );
     let mode = |p| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(env.data()), 0o700);
     assert_eq!(mode(env.data().join("metrics.jsonl")), 0o600);
@@ -162,12 +195,18 @@ fn data_files_are_private() {
 #[test]
 fn hook_log_gets_one_readable_line_per_run() {
     let env = TestEnv::new();
-    env.run_hook("ctxopt-pre-tool-use", &fixture("hooks/PreToolUse/bash.json"));
+    env.run_hook(
+        "ctxopt-pre-tool-use",
+        &fixture("hooks/PreToolUse/bash.json"),
+    );
     env.run_hook("ctxopt-pre-tool-use", b"not json");
     let log = env.hook_log();
     let lines: Vec<_> = log.lines().collect();
     assert_eq!(lines.len(), 2, "{log}");
-    assert!(lines[0].contains(" ctxopt-pre-tool-use PreToolUse ok "), "{log}");
+    assert!(
+        lines[0].contains(" ctxopt-pre-tool-use PreToolUse ok "),
+        "{log}"
+    );
     assert!(lines[0].contains("session=75260e37"), "{log}");
     assert!(lines[1].contains(" FAIL "), "{log}");
     assert!(lines[1].contains("not valid JSON"), "{log}");
@@ -180,7 +219,12 @@ fn bad_stdin_is_recorded_and_never_breaks_the_session() {
     let oversize = vec![b'x'; 10 * 1024 * 1024];
     let cases: [(&str, &[u8], &str, &str); 5] = [
         ("empty", b"", "hook input is empty", "High"),
-        ("invalid json", b"{\"session_id\": ", "not valid JSON", "High"),
+        (
+            "invalid json",
+            b"{\"session_id\": ",
+            "not valid JSON",
+            "High",
+        ),
         (
             "wrong shape",
             br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#,
@@ -249,7 +293,10 @@ fn full_disk_is_reported_and_logged() {
     let env = TestEnv::new();
     fs::create_dir_all(env.data()).unwrap();
     symlink("/dev/full", env.data().join("metrics.jsonl")).unwrap();
-    let out = env.run_hook("ctxopt-post-tool-use", &fixture("hooks/PostToolUse/bash.json"));
+    let out = env.run_hook(
+        "ctxopt-post-tool-use",
+        &fixture("hooks/PostToolUse/bash.json"),
+    );
     assert_eq!(out.status.code(), Some(0));
     let line = stderr_line(&out);
     assert!(line.contains("No space left on device"), "{line}");
@@ -299,7 +346,12 @@ fn a_panic_is_recorded_as_critical_and_the_session_continues() {
     let errors = of_type(&records, "error");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["severity"], "Critical");
-    assert!(errors[0]["stack"].as_str().unwrap().starts_with("panic at "));
+    assert!(
+        errors[0]["stack"]
+            .as_str()
+            .unwrap()
+            .starts_with("panic at ")
+    );
     assert_eq!(execution(&records)["success"], false);
     assert_eq!(of_type(&records, "hook_latency").len(), 1);
 }

@@ -60,9 +60,13 @@ impl Outcome {
             }),
             Event::PostToolUse { .. } => context
                 .map(|additional_context| HookSpecificOutput::PostToolUse { additional_context }),
-            Event::PostToolUseFailure { .. } => context.map(|additional_context| {
-                HookSpecificOutput::PostToolUseFailure { additional_context }
-            }),
+            Event::PostToolUseFailure { .. } => {
+                context.map(
+                    |additional_context| HookSpecificOutput::PostToolUseFailure {
+                        additional_context,
+                    },
+                )
+            }
             Event::Other => None,
         };
         let output = HookOutput {
@@ -126,7 +130,10 @@ mod tests {
             panic!("{out:?}");
         };
         assert_eq!(r, "first\nsecond");
-        let long = deny(&"x".repeat(20_000)).into_output(&pre()).unwrap().to_json();
+        let long = deny(&"x".repeat(20_000))
+            .into_output(&pre())
+            .unwrap()
+            .to_json();
         assert!(long.len() < MAX_OUTPUT_CHARS + 200, "{}", long.len());
     }
 

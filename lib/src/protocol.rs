@@ -366,15 +366,27 @@ mod tests {
 
     #[test]
     fn tool_event_without_tool_name_is_a_shape_error() {
-        let err = HookInput::parse(br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#)
-            .unwrap_err();
-        assert!(matches!(err, InputError::Shape { field: "tool_name", .. }), "{err}");
+        let err =
+            HookInput::parse(br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InputError::Shape {
+                    field: "tool_name",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn empty_and_non_object_inputs_are_errors() {
         assert!(matches!(HookInput::parse(b" \n"), Err(InputError::Empty)));
-        assert!(matches!(HookInput::parse(b"[1]"), Err(InputError::Shape { .. })));
+        assert!(matches!(
+            HookInput::parse(b"[1]"),
+            Err(InputError::Shape { .. })
+        ));
         assert!(matches!(HookInput::parse(b"{"), Err(InputError::Syntax(_))));
         assert!(matches!(
             HookInput::parse(b"{\"session_id\":\"\xff\"}"),
@@ -421,8 +433,12 @@ mod tests {
 
     #[test]
     fn response_success_flags() {
-        assert!(response_succeeded(&serde_json::json!({"stdout":"x","interrupted":false})));
+        assert!(response_succeeded(
+            &serde_json::json!({"stdout":"x","interrupted":false})
+        ));
         assert!(!response_succeeded(&serde_json::json!({"success":false})));
-        assert!(!response_succeeded(&serde_json::json!({"interrupted":true})));
+        assert!(!response_succeeded(
+            &serde_json::json!({"interrupted":true})
+        ));
     }
 }

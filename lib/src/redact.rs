@@ -14,14 +14,45 @@ use std::borrow::Cow;
 pub const MASK: &str = "[REDACTED]";
 
 const PREFIXES: &[&str] = &[
-    "sk-", "sk_live_", "sk_test_", "rk_live_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxs-", "AKIA", "ASIA", "AIza",
-    "ya29.", "npm_", "pypi-", "hf_", "eyJ",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "ya29.",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "eyJ",
 ];
 
 const SECRET_KEYS: &[&str] = &[
-    "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
-    "access_key", "private_key", "auth", "credential", "session",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "private_key",
+    "auth",
+    "credential",
+    "session",
 ];
 
 /// Masks secrets in `text`, keeps only its first line, and truncates it to `max_chars`
@@ -36,13 +67,11 @@ pub fn clean(text: &str, max_chars: usize) -> String {
 /// Truncates to at most `max_chars` characters, marking a cut with `…`.
 #[must_use]
 pub fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        None => text.to_owned(),
-        Some(_) => {
-            let keep: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-            keep + "…"
-        }
+    if text.char_indices().nth(max_chars).is_none() {
+        return text.to_owned();
     }
+    let keep: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    keep + "…"
 }
 
 /// Masks every token of `text` that looks like a secret; returns the input untouched when
@@ -135,15 +164,24 @@ mod tests {
     #[test]
     fn masks_secret_key_values() {
         assert_eq!(mask("PASSWORD=hunter2 make"), "PASSWORD=[REDACTED] make");
-        assert_eq!(mask("mysql --password s3cr3t db"), "mysql --password [REDACTED] db");
-        assert_eq!(mask("export GITHUB_TOKEN=ghp_abc"), "export GITHUB_TOKEN=[REDACTED]");
+        assert_eq!(
+            mask("mysql --password s3cr3t db"),
+            "mysql --password [REDACTED] db"
+        );
+        assert_eq!(
+            mask("export GITHUB_TOKEN=ghp_abc"),
+            "export GITHUB_TOKEN=[REDACTED]"
+        );
     }
 
     #[test]
     fn leaves_ordinary_text_alone() {
         let s = "cargo test --workspace --locked";
         assert!(matches!(mask(s), Cow::Borrowed(_)));
-        assert_eq!(mask("ls mcp__memory__read_graph"), "ls mcp__memory__read_graph");
+        assert_eq!(
+            mask("ls mcp__memory__read_graph"),
+            "ls mcp__memory__read_graph"
+        );
     }
 
     #[test]

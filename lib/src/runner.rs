@@ -145,23 +145,24 @@ impl Run<'_> {
             lines.push_str(&self.envelope.line(record, self.now));
         }
         for fault in &evaluation.faults {
-            lines.push_str(
-                &self
-                    .envelope
-                    .line(&Record::error(fault.severity, fault.error.as_ref()), self.now),
-            );
+            lines.push_str(&self.envelope.line(
+                &Record::error(fault.severity, fault.error.as_ref()),
+                self.now,
+            ));
         }
-        lines.push_str(&self.envelope.line(
-            &Record::HookExecution {
-                event: self.event.to_owned(),
-                success,
-                decision: evaluation.outcome.decision,
-                error: first_fault
-                    .as_deref()
-                    .map(|e| Text::new(e, record::MAX_ERROR_CHARS)),
-            },
-            self.now,
-        ));
+        lines.push_str(
+            &self.envelope.line(
+                &Record::HookExecution {
+                    event: self.event.to_owned(),
+                    success,
+                    decision: evaluation.outcome.decision,
+                    error: first_fault
+                        .as_deref()
+                        .map(|e| Text::new(e, record::MAX_ERROR_CHARS)),
+                },
+                self.now,
+            ),
+        );
         let duration_ms = record::millis(self.started.elapsed());
         lines.push_str(&self.envelope.line(
             &Record::HookLatency {
@@ -209,7 +210,11 @@ pub fn hook_log_line(
         record::timestamp(now),
         hook.program(),
         if fault.is_some() { "FAIL" } else { "ok" },
-        if session_id.is_empty() { "-" } else { session_id },
+        if session_id.is_empty() {
+            "-"
+        } else {
+            session_id
+        },
     );
     if let Some(decision) = decision {
         let _ = write!(line, " decision={decision:?}");
@@ -228,7 +233,10 @@ pub fn hook_log_line(
 /// Writes the run's records; returns what could not be written, for stderr.
 fn write(data: &DataDir, lines: &str, log_line: &str) -> Option<String> {
     if let Err(err) = data.ensure() {
-        return Some(format!("could not record this run: {}", record::chain(&err)));
+        return Some(format!(
+            "could not record this run: {}",
+            record::chain(&err)
+        ));
     }
     let metrics = store::append(&data.metrics(), lines.as_bytes()).err();
     let log_line = match &metrics {
@@ -283,11 +291,11 @@ fn set_panic_context(ctx: PanicContext) {
 }
 
 #[cfg(debug_assertions)]
-#[expect(clippy::panic, reason = "debug-only fault injection for the panic-hook tests")]
 fn inject_fault() {
-    if env::var_os(FAULT_INJECT_ENV).is_some_and(|v| v == "panic") {
-        panic!("fault injected by {FAULT_INJECT_ENV}");
-    }
+    assert!(
+        env::var_os(FAULT_INJECT_ENV).is_none_or(|v| v != "panic"),
+        "fault injected by {FAULT_INJECT_ENV}"
+    );
 }
 
 #[cfg(not(debug_assertions))]
@@ -314,11 +322,16 @@ fn install_panic_hook() {
         if let Some(ctx) = ctx {
             record_panic(ctx, &message, &location);
         }
-        let closed = ctx.is_some_and(|c| c.decides && c.hook.failure_policy() == FailurePolicy::Closed);
+        let closed =
+            ctx.is_some_and(|c| c.decides && c.hook.failure_policy() == FailurePolicy::Closed);
         let _ = writeln!(
             io::stderr(),
             "{message}{location}; this is a ctxopt bug; {}",
-            if closed { "the call is denied" } else { "the session continues" }
+            if closed {
+                "the call is denied"
+            } else {
+                "the session continues"
+            }
         );
         if closed {
             let output = HookOutput {

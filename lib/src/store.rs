@@ -130,7 +130,8 @@ pub fn append(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             .mode(FILE_MODE)
             .open(path)
             .map_err(|err| StoreError::new("open", path, err))?;
-        file.lock().map_err(|err| StoreError::new("lock", path, err))?;
+        file.lock()
+            .map_err(|err| StoreError::new("lock", path, err))?;
         if !is_current(&file, path) {
             continue;
         }
@@ -192,10 +193,10 @@ pub fn write_atomic(
                 .map_err(|err| StoreError::new("fsync", &tmp, err))?;
         }
         fs::rename(&tmp, path).map_err(|err| StoreError::new("rename into place", path, err))?;
-        if durability == Durability::Fsync {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if durability == Durability::Fsync
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     })();
@@ -227,7 +228,10 @@ mod tests {
         fs::create_dir_all(tmp.path().join(".claude/hooks")).unwrap();
         fs::write(tmp.path().join(".claude/hooks/data"), "x").unwrap();
         let err = DataDir::of_project(tmp.path()).ensure().unwrap_err();
-        assert!(err.to_string().contains("failed to create directory"), "{err}");
+        assert!(
+            err.to_string().contains("failed to create directory"),
+            "{err}"
+        );
     }
 
     #[test]

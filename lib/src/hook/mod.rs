@@ -113,9 +113,10 @@ impl Context {
     /// The project's policy, read on first use. On a read or parse error the defaults apply
     /// and the error is returned beside them, once per run, for the caller to record.
     pub fn policy(&self) -> (Policy, Option<String>) {
-        match self.policy.get_or_init(|| {
-            Policy::load(&self.project).map_err(|err| crate::record::chain(&err))
-        }) {
+        match self
+            .policy
+            .get_or_init(|| Policy::load(&self.project).map_err(|err| crate::record::chain(&err)))
+        {
             Ok(policy) => (policy.clone(), None),
             Err(message) => (Policy::default(), Some(message.clone())),
         }

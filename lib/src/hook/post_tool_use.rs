@@ -17,7 +17,13 @@ pub fn evaluate(input: &HookInput, _ctx: &Context) -> Evaluation {
             call,
             tool_response,
             duration_ms,
-        } => tool_use(call, protocol::response_succeeded(tool_response), *duration_ms, None, false),
+        } => tool_use(
+            call,
+            protocol::response_succeeded(tool_response),
+            *duration_ms,
+            None,
+            false,
+        ),
         Event::PostToolUseFailure {
             call,
             error,
@@ -44,7 +50,9 @@ fn tool_use(
     let path = field("file_path")
         .or_else(|| field("notebook_path"))
         .or_else(|| field("path"));
-    let command = (call.tool_name == "Bash").then(|| field("command")).flatten();
+    let command = (call.tool_name == "Bash")
+        .then(|| field("command"))
+        .flatten();
     Record::ToolUse {
         tool_name: call.tool_name.clone(),
         tool_use_id: call.tool_use_id.clone(),
@@ -70,8 +78,18 @@ mod tests {
 
     #[test]
     fn failure_records_first_error_line_only() {
-        let r = eval(include_str!("../../../fixtures/hooks/PostToolUseFailure/bash-exit-3.json"));
-        let Record::ToolUse { success, error, command, .. } = r else { panic!() };
+        let r = eval(include_str!(
+            "../../../fixtures/hooks/PostToolUseFailure/bash-exit-3.json"
+        ));
+        let Record::ToolUse {
+            success,
+            error,
+            command,
+            ..
+        } = r
+        else {
+            panic!()
+        };
         assert!(!success);
         assert_eq!(error.unwrap().as_str(), "Exit code 3");
         assert_eq!(command.unwrap().as_str(), "echo out; echo err >&2; exit 3");
@@ -79,16 +97,30 @@ mod tests {
 
     #[test]
     fn secrets_in_commands_are_masked() {
-        let r = eval(include_str!("../../../fixtures/hooks/PostToolUse/bash-with-secret.json"));
-        let Record::ToolUse { command, .. } = r else { panic!() };
+        let r = eval(include_str!(
+            "../../../fixtures/hooks/PostToolUse/bash-with-secret.json"
+        ));
+        let Record::ToolUse { command, .. } = r else {
+            panic!()
+        };
         let c = command.unwrap();
         assert!(!c.as_str().contains("sk-ant"), "{}", c.as_str());
     }
 
     #[test]
     fn write_records_its_path_not_its_content() {
-        let r = eval(include_str!("../../../fixtures/hooks/PostToolUse/write.json"));
-        let Record::ToolUse { path, success, command, .. } = r else { panic!() };
+        let r = eval(include_str!(
+            "../../../fixtures/hooks/PostToolUse/write.json"
+        ));
+        let Record::ToolUse {
+            path,
+            success,
+            command,
+            ..
+        } = r
+        else {
+            panic!()
+        };
         assert!(success);
         assert_eq!(path.unwrap().as_str(), "/home/dev/proj/notes.txt");
         assert!(command.is_none());
