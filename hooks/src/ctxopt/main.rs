@@ -12,10 +12,14 @@ mod install;
 mod prune;
 
 /// Keeps Claude Code's context small and its hooks healthy.
-///
-/// Exit codes: 0 ok, 1 problems found, 2 could not run.
 #[derive(Debug, Parser)]
-#[command(name = "ctxopt", version, about, long_about = None)]
+#[command(
+    name = "ctxopt",
+    version,
+    about = "Keeps Claude Code's context small and its hooks healthy: the ops CLI of ctxopt.",
+    after_help = "Exit codes: 0 ok, 1 problems found, 2 could not run.\n\
+                  --project defaults to $CLAUDE_PROJECT_DIR, else the git root, else the working directory."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,8 +35,11 @@ enum Command {
     Install(InstallArgs),
     /// Remove what `ctxopt install` added to a project, and nothing else.
     Uninstall(InstallArgs),
-    /// Apply retention now: metrics older than `retention.metrics_days` (30) move into
-    /// `archive/metrics-YYYY-MM.jsonl.gz`; `hook_execution.log` keeps 7 days, `audit.log` 90.
+    /// Apply retention now: archive old metrics, trim the logs.
+    ///
+    /// Metrics older than `retention.metrics_days` (30) move into
+    /// `archive/metrics-YYYY-MM.jsonl.gz`; `hook_execution.log` keeps 7 days, `audit.log` 90,
+    /// per-session state 7 (all set in `.claude/ctxopt.json`).
     Prune(PruneArgs),
 }
 
