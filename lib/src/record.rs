@@ -269,6 +269,60 @@ impl Envelope {
     }
 }
 
+/// Who made a config change, as `audit.log` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The model, through a tool call.
+    Agent,
+    /// A person, outside the agent.
+    User,
+    /// ctxopt itself (install, restore, rollback, …).
+    Ctxopt,
+}
+
+/// One line of `audit.log` (JSON lines), the pinned audit schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Who.
+    pub actor: Actor,
+    /// What: `install`, `uninstall`, `drift`, `restore`, `deny`, …
+    pub action: String,
+    /// The file, absolute.
+    pub path: String,
+    /// SHA-256 of the file before, hex; `None` when it did not exist.
+    pub sha256_before: Option<String>,
+    /// SHA-256 of the file after, hex; `None` when it no longer exists.
+    pub sha256_after: Option<String>,
+    /// The session, when the change came from one.
+    pub session_id: Option<String>,
+    /// The tool, when the change came from a tool call.
+    pub tool: Option<String>,
+    /// A short free-text detail (masked and trimmed).
+    pub detail: Option<Text>,
+}
+
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    timestamp: String,
+    #[serde(flatten)]
+    entry: &'a AuditEntry,
+}
+
+impl AuditEntry {
+    /// One line of compact JSON (with its newline), stamped `now`.
+    #[must_use]
+    pub fn line(&self, now: DateTime<Utc>) -> String {
+        let mut out = serde_json::to_string(&AuditLine {
+            timestamp: timestamp(now),
+            entry: self,
+        })
+        .unwrap_or_default();
+        out.push('\n');
+        out
+    }
+}
+
 /// The current time, as every record is stamped.
 #[must_use]
 pub fn now() -> DateTime<Utc> {
@@ -338,6 +392,24 @@ mod tests {
         assert!(
             line.contains(r#""token_consumption_initial":12345,"token_source":"measured""#),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn audit_line_has_the_pinned_fields() {
+        let entry = AuditEntry {
+            actor: Actor::Ctxopt,
+            action: "install".into(),
+            path: "/p/.claude/settings.local.json".into(),
+            sha256_before: None,
+            sha256_after: Some("ab".into()),
+            session_id: None,
+            tool: None,
+            detail: Some(Text::new("added 4 hooks", MAX_MESSAGE_CHARS)),
+        };
+        assert_eq!(
+            entry.line(now()),
+            "{\"timestamp\":\"2026-11-25T10:00:00.000Z\",\"actor\":\"ctxopt\",\"action\":\"install\",\"path\":\"/p/.claude/settings.local.json\",\"sha256_before\":null,\"sha256_after\":\"ab\",\"session_id\":null,\"tool\":null,\"detail\":\"added 4 hooks\"}\n"
         );
     }
 
