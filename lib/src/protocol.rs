@@ -35,7 +35,7 @@ pub enum InputError {
     #[error("hook input is empty")]
     Empty,
     /// Not JSON, or not UTF-8.
-    #[error("hook input is not valid JSON: {0}")]
+    #[error("hook input is not valid JSON")]
     Syntax(#[source] serde_json::Error),
     /// A known field has the wrong JSON type.
     #[error("hook input has a field of the wrong type")]

@@ -2,7 +2,10 @@
 //! Anthropic Messages API and the real Claude Code client. Each integration test file
 //! includes it with `mod support;`.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the support code")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the support code"
+)]
 
 pub mod claude;
 pub mod fake_api;
@@ -27,7 +30,10 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The repository root (for fixtures).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A fixture file's bytes, by path under `fixtures/`.
@@ -70,6 +76,7 @@ impl TestEnv {
     }
 
     /// Runs `cmd` with `stdin`, collecting its output.
+    #[expect(clippy::unused_self, reason = "a method so tests read `env.run_with(…)`")]
     pub fn run_with(&self, mut cmd: Command, stdin: &[u8]) -> Output {
         let mut child = cmd
             .stdin(Stdio::piped())
