@@ -6,6 +6,11 @@
     dead_code,
     reason = "each test binary uses a different part of the support code"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test support: a failed setup step must fail the test at once, loudly"
+)]
 
 pub mod claude;
 pub mod fake_api;
