@@ -81,7 +81,10 @@ impl TestEnv {
     }
 
     /// Runs `cmd` with `stdin`, collecting its output.
-    #[expect(clippy::unused_self, reason = "a method so tests read `env.run_with(…)`")]
+    #[expect(
+        clippy::unused_self,
+        reason = "a method so tests read `env.run_with(…)`"
+    )]
     pub fn run_with(&self, mut cmd: Command, stdin: &[u8]) -> Output {
         let mut child = cmd
             .stdin(Stdio::piped())

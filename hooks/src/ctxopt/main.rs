@@ -45,7 +45,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ProjectArg {
-    /// Project directory (default: $CLAUDE_PROJECT_DIR, else the git root of the working
+    /// Project directory (default: `$CLAUDE_PROJECT_DIR`, else the git root of the working
     /// directory, else the working directory).
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
