@@ -90,27 +90,18 @@ fn claude_session_is_recorded_and_the_runbook_queries_read_it() {
     scene.check_runbook_queries(panics);
 }
 
-/// Registers the three hook binaries for the events ctxopt answers, as `ctxopt install` will.
+/// Registers ctxopt's hooks the way a user does: `ctxopt install` (the binaries are siblings of
+/// the test's `ctxopt`), so the real client exercises the installer's registration.
 fn register_hooks(env: &TestEnv) {
-    // TODO(lead): switch to ctxopt install — run `bin("ctxopt")` with
-    // `install --project <project>` (assert exit 0) instead of writing the file here, once the
-    // command exists; the assertions below then cover the installer end to end.
-    let handler = |name: &str| json!({"type": "command", "command": bin(name), "timeout": 10});
-    let settings = json!({
-        "hooks": {
-            "SessionStart": [{"hooks": [handler(SESSION_START)]}],
-            "PreToolUse": [{"matcher": "*", "hooks": [handler(PRE_TOOL_USE)]}],
-            "PostToolUse": [{"matcher": "*", "hooks": [handler(POST_TOOL_USE)]}],
-            "PostToolUseFailure": [{"matcher": "*", "hooks": [handler(POST_TOOL_USE)]}],
-        }
-    });
-    let dir = env.project.join(".claude");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("settings.local.json"),
-        serde_json::to_string_pretty(&settings).unwrap(),
-    )
-    .unwrap();
+    let mut cmd = env.command(&bin("ctxopt"));
+    cmd.arg("install").arg("--project").arg(&env.project);
+    let out = env.run_with(cmd, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ctxopt install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs the two faulting hook runs into the session's metrics file; returns whether the panic
