@@ -12,8 +12,13 @@
 //!   files atomically, in the data dir `<project>/.claude/hooks/data/`.
 //! - [`policy`] reads `.claude/ctxopt.json`; [`project`] decides which project a run is about.
 //! - [`retention`] moves old metrics into monthly archives and trims the logs (`ctxopt prune`).
+//! - [`config`] knows Claude Code's config files and ctxopt's own: discovery, parsing with
+//!   positions, schemas, extra checks, last-known-good copies; [`diagnostic`] is how findings
+//!   are shown.
 //! - [`install`] registers the hooks in a project's settings and removes exactly that again.
 
+pub mod config;
+pub mod diagnostic;
 pub mod hook;
 pub mod install;
 pub mod outcome;
