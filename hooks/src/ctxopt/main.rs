@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod install;
 mod prune;
+mod restore;
+mod validate;
 
 /// Keeps Claude Code's context small and its hooks healthy.
 #[derive(Debug, Parser)]
@@ -41,6 +43,14 @@ enum Command {
     /// `archive/metrics-YYYY-MM.jsonl.gz`; `hook_execution.log` keeps 7 days, `audit.log` 90,
     /// per-session state 7 (all set in `.claude/ctxopt.json`).
     Prune(PruneArgs),
+    /// Validate config files: JSON syntax, schema, and what Claude Code would trip over.
+    ///
+    /// With no paths, every config file of the project and of the user. Findings print as
+    /// `path:line:column: error[CODE]: message`.
+    Validate(validate::ValidateArgs),
+    /// Restore a config file from its last-known-good copy (`X.backup`), after validating
+    /// the copy; the broken file is kept aside.
+    RestoreConfig(restore::RestoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +94,8 @@ fn main() -> ExitCode {
         Command::Install(args) => install::install(&args, false),
         Command::Uninstall(args) => install::install(&args, true),
         Command::Prune(args) => prune::prune(&args),
+        Command::Validate(args) => validate::validate(&args),
+        Command::RestoreConfig(args) => restore::restore(&args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),
