@@ -23,6 +23,7 @@ pub mod hook;
 pub mod install;
 pub mod outcome;
 pub mod policy;
+pub mod precommit;
 pub mod project;
 pub mod protocol;
 pub mod record;
