@@ -26,8 +26,10 @@ Usage: install/install.sh [--prefix DIR] [--dry-run] [PROJECT_DIR]
 Builds ctxopt's release binaries from this repository, installs ctxopt,
 ctxopt-session-start, ctxopt-pre-tool-use and ctxopt-post-tool-use into PREFIX, and
 registers the hooks in PROJECT_DIR/.claude/settings.local.json by running
-`PREFIX/ctxopt install --project PROJECT_DIR`. Existing settings are kept; a second run
-changes nothing; `--uninstall PROJECT_DIR` removes exactly what was added.
+`PREFIX/ctxopt install --project PROJECT_DIR`, which also puts a config-validating git
+pre-commit hook into the project's repository (chained to an existing hook; skipped with a
+note outside git). Existing settings and hooks are kept; a second run changes nothing;
+`--uninstall PROJECT_DIR` removes exactly what was added.
 
 With no PROJECT_DIR it runs a demo: copies the sample project fixtures/demo/project into a
 new temporary directory, installs the hooks there, replays the recorded session

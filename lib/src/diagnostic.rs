@@ -36,7 +36,7 @@ pub enum Code {
     E003,
     /// A comment (`//` or `/* */`) in strict JSON.
     E004,
-    /// The same key twice in one object (serde_json silently keeps the last).
+    /// The same key twice in one object (`serde_json` silently keeps the last).
     E005,
     /// Not UTF-8.
     E006,

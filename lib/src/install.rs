@@ -38,6 +38,10 @@
 //!   empty. A file we created that is now `{}` is deleted; a result equal to the pre-install
 //!   copy gets that copy's original bytes back, so install + uninstall is a byte-for-byte
 //!   no-op. Then the manifest and the copy are removed. No manifest: nothing to uninstall.
+//! - **Git pre-commit hook**: install also puts the config validator into the project's git
+//!   hooks, chained to an existing hook, and records it in the manifest (`precommit`);
+//!   uninstall removes it and moves the chained hook back. A project outside git gets no hook
+//!   and a note. The decisions are in [`precommit`].
 
 use std::fs;
 use std::io;
@@ -49,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::hook::Hook;
+use crate::precommit::{self, PrecommitError};
 use crate::project;
 use crate::record;
 use crate::store::{self, DataDir, Durability, StoreError};
@@ -62,6 +67,8 @@ pub const TIMEOUT_SECS: u64 = 10;
 pub const NEW_SETTINGS_MODE: u32 = 0o644;
 /// Layout version of the manifest.
 pub const MANIFEST_VERSION: u32 = 1;
+/// The ops CLI's file name in the bin dir: the git pre-commit hook runs it.
+pub const CTXOPT_PROGRAM: &str = "ctxopt";
 
 /// Whether install and uninstall write or only report what they would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +171,9 @@ pub enum InstallError {
     /// A write, rename, delete or directory creation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The git pre-commit hook could not be read, written or moved.
+    #[error(transparent)]
+    Precommit(#[from] PrecommitError),
 }
 
 /// Where install and uninstall read and write, for one project.
@@ -235,6 +245,9 @@ pub struct Manifest {
     pub bin_dir: String,
     /// Per event, what we added.
     pub events: Vec<EventEntry>,
+    /// The git pre-commit hook install wrote (absent in manifests of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precommit: Option<precommit::Entry>,
 }
 
 impl Manifest {
@@ -313,6 +326,8 @@ pub struct InstallReport {
     pub created_file: bool,
     /// Whether the original bytes were (would be) saved to the pre-install copy on this run.
     pub saved_pre_install: bool,
+    /// The git pre-commit hook: installed (and how) or skipped (and why).
+    pub precommit: precommit::Plan,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -355,6 +370,8 @@ pub struct UninstallReport {
     pub removed_keys: Vec<String>,
     /// What happened to the settings file (`None` without a manifest).
     pub file: Option<FileAction>,
+    /// What happened to the git pre-commit hook (`None`: the manifest records none).
+    pub precommit: Option<precommit::UninstallReport>,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -384,15 +401,23 @@ pub fn install(
     let mut root = settings.value.clone();
     let merged = merge(&mut root, &commands, previous.as_ref(), &settings)?;
     let modified = merged.changes.iter().any(|c| c.kind != ChangeKind::Present);
+    let hook = precommit::plan(project, &bin_dir.join(CTXOPT_PROGRAM))?;
+    let hook_entry = match &hook {
+        precommit::Plan::Install(plan) => Some(plan.entry()),
+        precommit::Plan::Skip(_) => previous.as_ref().and_then(|m| m.precommit.clone()),
+    };
+    let hook_writes = matches!(&hook, precommit::Plan::Install(plan) if plan.writes());
+    let hook_recorded = previous.as_ref().and_then(|m| m.precommit.as_ref()) == hook_entry.as_ref();
     let report = InstallReport {
         created_file: modified && !settings.existed,
         paths,
         changes: merged.changes,
         changed: modified,
         saved_pre_install: modified && previous.is_none() && settings.existed,
+        precommit: hook,
         mode,
     };
-    if !modified || mode == Mode::DryRun {
+    if (!modified && !hook_writes && hook_recorded) || mode == Mode::DryRun {
         return Ok(report);
     }
 
@@ -413,8 +438,12 @@ pub fn install(
             || previous.as_ref().is_some_and(|m| m.hooks_key_created),
         bin_dir: utf8(&bin_dir)?.to_owned(),
         events: merged.entries,
+        precommit: hook_entry,
     };
     write_install(&report, &settings, &Value::Object(root), &manifest)?;
+    if let precommit::Plan::Install(plan) = &report.precommit {
+        precommit::apply(plan)?;
+    }
     Ok(report)
 }
 
@@ -482,7 +511,8 @@ fn merge(
 }
 
 /// The writes of an install, in crash-safe order: the pre-install copy first, then the
-/// manifest, then the settings file — at every point uninstall finds what it needs.
+/// manifest, then the settings file (when it changed), then (by the caller) the pre-commit
+/// hook — at every point uninstall finds what it needs.
 fn write_install(
     report: &InstallReport,
     settings: &Settings,
@@ -513,7 +543,16 @@ fn write_install(
         store::FILE_MODE,
         Durability::Fsync,
     )?;
-    store::write_atomic(&settings.target, &bytes, settings.mode, Durability::Fsync)?;
+    if report.changed {
+        store::write_atomic(&settings.target, &bytes, settings.mode, Durability::Fsync)?;
+        crate::config::lastgood::note_own_write(
+            &paths.data,
+            &settings.path,
+            settings.existed.then_some(settings.bytes.as_slice()),
+            &bytes,
+            "install",
+        )?;
+    }
     Ok(())
 }
 
@@ -527,6 +566,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         removed: Vec::new(),
         removed_keys: Vec::new(),
         file: None,
+        precommit: None,
         mode,
     };
     let Some(manifest) = read_manifest(&report.paths.manifest)? else {
@@ -570,6 +610,9 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         FileAction::Missing
     };
     report.file = Some(action);
+    if let Some(entry) = &manifest.precommit {
+        report.precommit = Some(precommit::uninstall(project, entry, mode)?);
+    }
     if mode == Mode::DryRun {
         return Ok(report);
     }

@@ -8,10 +8,6 @@ pub enum Status {
     /// Everything fine.
     Ok,
     /// The command ran and found problems.
-    #[expect(
-        dead_code,
-        reason = "reserved in the table for validate and health (next issues)"
-    )]
     Problems,
     /// The command could not run.
     CouldNotRun,

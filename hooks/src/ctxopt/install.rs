@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use ctxopt::install::{self, ChangeKind, FileAction, InstallReport, Mode, UninstallReport};
+use ctxopt::precommit::{self, Action, Plan, Removal};
 use ctxopt::project;
 use serde_json::{Value, json};
 
@@ -48,10 +49,14 @@ pub fn install(args: &InstallArgs, uninstall: bool) -> Result<Status, CliError> 
 fn install_text(report: &InstallReport) -> String {
     let paths = &report.paths;
     let settings = paths.settings.display();
-    if !report.changed {
-        return format!("already installed in {settings}; nothing changed");
-    }
     let dry = report.mode == Mode::DryRun;
+    let hook_writes = matches!(&report.precommit, Plan::Install(plan) if plan.writes());
+    if !report.changed && !hook_writes {
+        return format!(
+            "already installed in {settings}; nothing changed\n{}",
+            precommit_text(&report.precommit, dry)
+        );
+    }
     let mut out = String::new();
     for change in &report.changes {
         let (event, command) = (change.event, &change.command);
@@ -78,7 +83,10 @@ fn install_text(report: &InstallReport) -> String {
     } else {
         "write"
     };
-    let _ = writeln!(out, "{} {settings}", verb(dry, action));
+    if report.changed {
+        let _ = writeln!(out, "{} {settings}", verb(dry, action));
+    }
+    let _ = writeln!(out, "{}", precommit_text(&report.precommit, dry));
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -86,6 +94,78 @@ fn install_text(report: &InstallReport) -> String {
             out,
             "recorded what was added in {} (`ctxopt uninstall` removes exactly that)",
             paths.manifest.display()
+        );
+    }
+    out
+}
+
+/// What install did (or would do) about the git pre-commit hook, in one or two lines.
+fn precommit_text(plan: &Plan, dry: bool) -> String {
+    let plan = match plan {
+        Plan::Skip(reason) => return format!("note: no git pre-commit hook: {reason}"),
+        Plan::Install(plan) => plan,
+    };
+    let (hook, chained) = (plan.hook.display(), plan.chained.display());
+    let chains = if plan.chains {
+        format!("; it runs {chained} after its check")
+    } else {
+        String::new()
+    };
+    match plan.action {
+        Action::Add => format!(
+            "{} the git pre-commit hook {hook} (`ctxopt validate --staged`){chains}",
+            verb(dry, "add")
+        ),
+        Action::Chain => format!(
+            "{} the existing pre-commit hook to {chained} and {} ctxopt's in its place, \
+             which runs it after checking the staged config files",
+            verb(dry, "move"),
+            verb(dry, "add")
+        ),
+        Action::Update => format!(
+            "{} the git pre-commit hook {hook}{chains}",
+            verb(dry, "update")
+        ),
+        Action::Present => format!("git pre-commit hook already in place: {hook}{chains}"),
+    }
+}
+
+fn precommit_json(plan: &Plan) -> Value {
+    match plan {
+        Plan::Skip(reason) => json!({"action": "skipped", "reason": reason.to_string()}),
+        Plan::Install(plan) => json!({
+            "action": match plan.action {
+                Action::Add => "added",
+                Action::Chain => "chained",
+                Action::Update => "updated",
+                Action::Present => "present",
+            },
+            "hook": plan.hook.display().to_string(),
+            "chained": plan.chains.then(|| plan.chained.display().to_string()),
+        }),
+    }
+}
+
+fn precommit_removal_text(report: &precommit::UninstallReport, dry: bool) -> String {
+    let hook = report.hook.display();
+    let mut out = match report.removal {
+        Removal::Removed => format!("{} the git pre-commit hook {hook}", verb(dry, "remove")),
+        Removal::NotOurs => format!("left {hook} alone: it is no longer ctxopt's pre-commit hook"),
+        Removal::Missing => format!("the git pre-commit hook {hook} was already gone"),
+    };
+    if let Some(chained) = &report.restored {
+        let _ = write!(
+            out,
+            "\n{} the chained hook {} back to {hook}",
+            verb(dry, "move"),
+            chained.display()
+        );
+    }
+    if let Some(chained) = &report.left_chained {
+        let _ = write!(
+            out,
+            "\nthe hook it chained is still at {}; move it back by hand if you want it",
+            chained.display()
         );
     }
     out
@@ -137,6 +217,7 @@ fn install_json(report: &InstallReport) -> Value {
             .saved_pre_install
             .then(|| report.paths.pre_install.display().to_string()),
         "manifest": report.paths.manifest.display().to_string(),
+        "precommit": precommit_json(&report.precommit),
     })
 }
 
@@ -185,6 +266,9 @@ fn uninstall_text(report: &UninstallReport) -> String {
         Some(FileAction::Unchanged) | None => writeln!(out, "{settings} left unchanged"),
         Some(FileAction::Missing) => writeln!(out, "{settings} does not exist; nothing to edit"),
     };
+    if let Some(hook) = &report.precommit {
+        let _ = writeln!(out, "{}", precommit_removal_text(hook, dry));
+    }
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -218,6 +302,16 @@ fn uninstall_json(report: &UninstallReport) -> Value {
             FileAction::Unchanged => "unchanged",
             FileAction::Missing => "missing",
         }),
+        "precommit": report.precommit.as_ref().map(|p| json!({
+            "hook": p.hook.display().to_string(),
+            "removal": match p.removal {
+                Removal::Removed => "removed",
+                Removal::NotOurs => "not_ours",
+                Removal::Missing => "missing",
+            },
+            "restored": p.restored.as_ref().map(|c| c.display().to_string()),
+            "left_chained": p.left_chained.as_ref().map(|c| c.display().to_string()),
+        })),
     })
 }
 
@@ -233,5 +327,7 @@ mod tests {
         assert_eq!(verb(false, "write"), "wrote");
         assert_eq!(verb(false, "rewrite"), "rewrote");
         assert_eq!(verb(false, "remove"), "removed");
+        assert_eq!(verb(false, "move"), "moved");
+        assert_eq!(verb(true, "update"), "would update");
     }
 }

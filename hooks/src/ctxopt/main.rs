@@ -34,6 +34,8 @@ enum Command {
     /// Keeps every existing key, hook and key order; a second run changes nothing; a settings
     /// file that does not parse is refused and left untouched. What was added is recorded in
     /// `.claude/hooks/data/install-manifest.json` so `ctxopt uninstall` removes exactly that.
+    /// In a git repository it also installs a pre-commit hook running `ctxopt validate
+    /// --staged`, chained to an existing pre-commit hook.
     Install(InstallArgs),
     /// Remove what `ctxopt install` added to a project, and nothing else.
     Uninstall(InstallArgs),

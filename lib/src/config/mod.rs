@@ -82,7 +82,13 @@ impl Kind {
             "ctxopt.json" => Kind::Policy,
             "skill.json" if grandparent == "skills" => Kind::SkillJson,
             "SKILL.md" => Kind::SkillMd,
-            _ if parent == "managed-settings.d" && name.ends_with(".json") => Kind::ManagedSettings,
+            _ if parent == "managed-settings.d"
+                && Path::new(name)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json")) =>
+            {
+                Kind::ManagedSettings
+            }
             _ => return None,
         })
     }

@@ -1,8 +1,16 @@
 //! SessionStart: runs once per session start, resume, clear or compact. Fails open. Records a
-//! `session_start` record and runs the cheap retention check (R2.5), which starts a detached
-//! `ctxopt prune` when the oldest record of a data file is past its retention.
+//! `session_start` record, checks the project's and the user's config files (issue 3: an
+//! invalid file is a `Critical` record and a `systemMessage` with the command that restores
+//! it; a valid one refreshes its last-known-good copy; a change made outside ctxopt is a
+//! `drift` entry in `audit.log`), and runs the cheap retention check (R2.5), which starts a
+//! detached `ctxopt prune` when the oldest record of a data file is past its retention.
+//!
+//! The config check goes through [`lastgood`]'s cache: with nothing changed it costs a `stat`
+//! per file (and one per last-known-good copy), no read, no hash, no schema.
 
 use super::{Context, Evaluation, Fault};
+use crate::config::discover;
+use crate::config::{CheckContext, lastgood};
 use crate::protocol::{Event, HookInput};
 use crate::record::{Record, Severity};
 use crate::retention;
@@ -18,6 +26,7 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
             permission_mode: input.common.permission_mode.clone(),
         });
     }
+    check_config(input, ctx, &mut eval);
     let (policy, policy_error) = ctx.policy();
     if let Some(message) = policy_error {
         eval.faults.push(Fault {
@@ -32,4 +41,29 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
         });
     }
     eval
+}
+
+/// Validates the config files through the cache and reports the invalid ones.
+fn check_config(input: &HookInput, ctx: &Context, eval: &mut Evaluation) {
+    let locations = lastgood::locations_from_env();
+    let files = discover::discover(&ctx.project, &locations);
+    let check_ctx = CheckContext {
+        project: ctx.project.clone(),
+        home: locations.home,
+    };
+    let check = lastgood::check_at_session_start(
+        &files,
+        &check_ctx,
+        &ctx.data,
+        &input.common.session_id,
+        ctx.now,
+    );
+    eval.records.extend(check.records);
+    eval.outcome.system_messages.extend(check.system_message);
+    for err in check.faults {
+        eval.faults.push(Fault {
+            severity: err.severity(),
+            error: Box::new(err),
+        });
+    }
 }
