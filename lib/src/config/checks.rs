@@ -179,10 +179,10 @@ fn hooks(value: &Value, ctx: Option<&CheckContext>, found: &mut Vec<Finding>) {
                     continue;
                 };
                 let exec_form = handler.get("args").is_some_and(Value::is_array);
-                if let Some((code, message)) = command_problem(command, exec_form, ctx) {
+                if let Some((code, level, message)) = command_problem(command, exec_form, ctx) {
                     found.push(Finding {
                         pointer: format!("{group_at}/hooks/{h}/command"),
-                        level: Level::Error,
+                        level,
                         code,
                         message,
                     });
@@ -246,7 +246,16 @@ fn matcher_problem(matcher: &str) -> Option<String> {
 }
 
 /// E103/E104 for a hook command, or `None` when it is fine or cannot be judged statically.
-fn command_problem(command: &str, exec_form: bool, ctx: &CheckContext) -> Option<(Code, String)> {
+///
+/// A path (absolute, or relative to the project) that is missing or not executable is an
+/// error. A bare name looked up on PATH is only a warning: the PATH ctxopt sees (a git hook's,
+/// a terminal's) is not the PATH Claude Code runs hooks with, so blocking a commit on it would
+/// refuse good config.
+fn command_problem(
+    command: &str,
+    exec_form: bool,
+    ctx: &CheckContext,
+) -> Option<(Code, Level, String)> {
     let words = if exec_form {
         vec![expand_exec(command, ctx)?]
     } else {
@@ -263,8 +272,13 @@ fn command_problem(command: &str, exec_form: bool, ctx: &CheckContext) -> Option
     if program.unresolved || BUILTINS.contains(&program.raw.as_str()) {
         return None;
     }
-    if let Some(problem) = program_problem(&program, ctx) {
-        return Some(problem);
+    if let Some((code, message)) = program_problem(&program, ctx) {
+        let level = if program.text.contains('/') {
+            Level::Error
+        } else {
+            Level::Warning
+        };
+        return Some((code, level, message));
     }
     let name = program.text.rsplit('/').next().unwrap_or_default();
     if INTERPRETERS.contains(&name) {
@@ -287,6 +301,7 @@ fn command_problem(command: &str, exec_form: bool, ctx: &CheckContext) -> Option
                 }
                 return Some((
                     Code::E103,
+                    Level::Error,
                     format!(
                         "hook script not found: {} runs `{}`, which does not exist{}; the hook fails every time it fires and lets the action through",
                         program.raw,
@@ -360,7 +375,7 @@ fn program_problem(program: &Word, ctx: &CheckContext) -> Option<(Code, String)>
         None => (
             Code::E103,
             format!(
-                "hook command not found: `{}` is not on PATH; {FAILS}; give the full path or install it",
+                "hook command not found: `{}` is not on this PATH (Claude Code's may differ); if it is missing there too, {FAILS}; give the full path or install it",
                 program.raw
             ),
         ),
@@ -656,9 +671,19 @@ mod tests {
         let c = ctx();
         assert_eq!(command_problem("FOO=1 cd /nowhere", false, &c), None);
         assert_eq!(command_problem("echo hi", false, &c), None);
-        let (code, _) = command_problem("env A=1 exec /nonexistent/h", false, &c).unwrap();
-        assert_eq!(code, Code::E103);
-        let (code, _) = command_problem("FOO=1 /nonexistent/hook.sh", false, &c).unwrap();
-        assert_eq!(code, Code::E103);
+        let (code, level, _) = command_problem("env A=1 exec /nonexistent/h", false, &c).unwrap();
+        assert_eq!((code, level), (Code::E103, Level::Error));
+        let (code, level, _) = command_problem("FOO=1 /nonexistent/hook.sh", false, &c).unwrap();
+        assert_eq!((code, level), (Code::E103, Level::Error));
+    }
+
+    /// The PATH ctxopt sees is not Claude Code's: a bare name it cannot find is a warning, so
+    /// a pre-commit hook with a thin PATH does not refuse good config.
+    #[test]
+    fn a_bare_name_missing_from_path_is_a_warning() {
+        let (code, level, message) =
+            command_problem("no-such-hook-program-x --flag", false, &ctx()).unwrap();
+        assert_eq!((code, level), (Code::E103, Level::Warning));
+        assert!(message.contains("Claude Code's may differ"), "{message}");
     }
 }

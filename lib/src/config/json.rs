@@ -32,6 +32,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Level, Position};
@@ -75,6 +76,21 @@ pub fn parse(display: &str, bytes: &[u8]) -> Parsed {
         None => (bytes, 0),
     };
     let mut diagnostics = Vec::new();
+    if u32::try_from(bytes.len()).is_err() {
+        diagnostics.push(Diagnostic::new(
+            display,
+            Position::default(),
+            Level::Error,
+            Code::E008,
+            "the file is 4 GiB or larger; ctxopt does not parse a config file this large",
+            "",
+        ));
+        return Parsed {
+            value: None,
+            diagnostics,
+            positions: Positions::default(),
+        };
+    }
     if base > 0 {
         let mut bom = Diagnostic::new(
             display,
@@ -251,15 +267,17 @@ struct Fatal;
 
 type Step<T> = Result<T, Fatal>;
 
-/// Where each value starts, recorded while parsing at the cost of one record per value (no
-/// allocation, no hashing) and looked up by pointer only when a finding needs it.
+/// Where each value starts, recorded while parsing at the cost of one 28-byte record per
+/// value (no allocation, no hashing) and looked up by pointer only when a finding needs it.
+/// Indices and offsets are `u32`: [`parse`] refuses input of 4 GiB or more.
 #[derive(Debug, Clone, Default)]
 struct Positions {
     /// One per value, in document order, the root first.
     nodes: Vec<Node>,
-    /// Each container's children as a run: array elements in order; object members sorted
-    /// by key (a stable sort, so of duplicate keys the last — the one kept — comes last).
-    children: Vec<usize>,
+    /// Each container's children (node indices) as a run: array elements in order; object
+    /// members sorted by key (a stable sort, so of duplicate keys the last — the one kept —
+    /// comes last).
+    children: Vec<u32>,
     /// The keys of all object members, back to back.
     keys: String,
 }
@@ -267,28 +285,49 @@ struct Positions {
 /// One value's record in [`Positions`].
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    position: Position,
+    line: u32,
+    column: u32,
+    offset: u32,
     /// The member's key as a range of [`Positions::keys`]; [`NO_KEY`] for array elements and
     /// the root.
-    key: (usize, usize),
+    key: (u32, u32),
     /// A container's children as a range of [`Positions::children`].
-    children: (usize, usize),
+    children: (u32, u32),
 }
 
 /// The key of a value that is not an object member.
-const NO_KEY: (usize, usize) = (usize::MAX, usize::MAX);
+const NO_KEY: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// `n` as a `u32`; the input-size limit of [`parse`] keeps every index and offset below it.
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Node {
+    fn position(&self) -> Position {
+        Position {
+            line: self.line as usize,
+            column: self.column as usize,
+            offset: self.offset as usize,
+        }
+    }
+}
 
 impl Positions {
-    fn key(&self, node: usize) -> &str {
-        let (start, end) = self.nodes[node].key;
-        self.keys.get(start..end).unwrap_or("")
+    fn node(&self, index: u32) -> &Node {
+        &self.nodes[index as usize]
+    }
+
+    fn key(&self, node: u32) -> &str {
+        let (start, end) = self.node(node).key;
+        self.keys.get(start as usize..end as usize).unwrap_or("")
     }
 
     /// The child of `node` that the pointer token `token` names.
-    fn child(&self, node: &Node, token: &str) -> Option<usize> {
-        let kids = &self.children[node.children.0..node.children.1];
+    fn child(&self, node: &Node, token: &str) -> Option<u32> {
+        let kids = &self.children[node.children.0 as usize..node.children.1 as usize];
         let &first = kids.first()?;
-        if self.nodes[first].key == NO_KEY {
+        if self.node(first).key == NO_KEY {
             return kids.get(token.parse::<usize>().ok()?).copied();
         }
         let key = if token.contains('~') {
@@ -313,12 +352,12 @@ impl Positions {
         if let Some(rest) = pointer.strip_prefix('/') {
             for token in rest.split('/') {
                 match self.child(node, token) {
-                    Some(child) => node = &self.nodes[child],
+                    Some(child) => node = self.node(child),
                     None => break,
                 }
             }
         }
-        node.position
+        node.position()
     }
 }
 
@@ -332,37 +371,38 @@ struct Members {
 }
 
 impl Members {
-    /// Where `key` first appeared, when it is already a member.
-    fn first(&mut self, key: &str, key_stack: &[Position]) -> Option<Position> {
-        if !self.map.contains_key(key) {
-            return None;
-        }
-        let map = &self.map;
-        let index = self
-            .index
-            .get_or_insert_with(|| map.keys().cloned().zip(0..).collect());
-        index
-            .get(key)
-            .and_then(|&i| key_stack.get(self.base + i))
-            .copied()
-    }
-
-    /// Adds a member; a key already present keeps its place and takes the new value.
+    /// Adds a member. A key already present keeps its place and takes the new value (as in
+    /// `serde_json`); then the result is where the key first appeared, and the key.
     fn insert(
         &mut self,
         key: String,
         at: Position,
-        duplicate: bool,
         value: Value,
         key_stack: &mut Vec<Position>,
-    ) {
-        if !duplicate {
-            if let Some(index) = &mut self.index {
-                index.insert(key.clone(), key_stack.len() - self.base);
+    ) -> Option<(Position, String)> {
+        let key = match self.map.entry(key) {
+            Entry::Vacant(entry) => {
+                if let Some(index) = &mut self.index {
+                    index.insert(entry.key().clone(), key_stack.len() - self.base);
+                }
+                key_stack.push(at);
+                entry.insert(value);
+                return None;
             }
-            key_stack.push(at);
-        }
-        self.map.insert(key, value);
+            Entry::Occupied(mut entry) => {
+                entry.insert(value);
+                entry.key().clone()
+            }
+        };
+        let map = &self.map;
+        let index = self
+            .index
+            .get_or_insert_with(|| map.keys().cloned().zip(0..).collect());
+        let first = index
+            .get(&key)
+            .and_then(|&i| key_stack.get(self.base + i))
+            .copied()?;
+        Some((first, key))
     }
 }
 
@@ -378,7 +418,7 @@ struct Parser<'a> {
     path: String,
     positions: Positions,
     /// Children of the open containers (node indices), each container's run on top.
-    scratch: Vec<usize>,
+    scratch: Vec<u32>,
     /// Key positions of the open objects' members, each object's run on top.
     key_stack: Vec<Position>,
     diagnostics: Vec<Diagnostic>,
@@ -520,12 +560,14 @@ impl Parser<'_> {
 
     /// The value at `self.pos` (trivia already skipped), `depth` containers deep; `key` is
     /// its key in [`Positions::keys`] when it is an object member.
-    fn value(&mut self, depth: usize, key: (usize, usize)) -> Step<Value> {
+    fn value(&mut self, depth: usize, key: (u32, u32)) -> Step<Value> {
         let at = self.pos;
         let position = self.spot(at).position;
         let node = self.positions.nodes.len();
         self.positions.nodes.push(Node {
-            position,
+            line: narrow(position.line),
+            column: narrow(position.column),
+            offset: narrow(position.offset),
             key,
             children: (0, 0),
         });
@@ -545,9 +587,9 @@ impl Parser<'_> {
             let positions = &self.positions;
             kids.sort_by(|&a, &b| positions.key(a).cmp(positions.key(b)));
         }
-        let start = self.positions.children.len();
+        let start = narrow(self.positions.children.len());
         self.positions.children.extend(self.scratch.drain(base..));
-        self.positions.nodes[node].children = (start, self.positions.children.len());
+        self.positions.nodes[node].children = (start, narrow(self.positions.children.len()));
         Ok(value)
     }
 
@@ -675,8 +717,14 @@ impl Parser<'_> {
             self.skip_trivia()?;
             let len = self.path.len();
             push_token(&mut self.path, &key);
-            let first = members.first(&key, &self.key_stack);
-            if let Some(first) = first {
+            let key_start = self.positions.keys.len();
+            self.positions.keys.push_str(&key);
+            let key_range = (narrow(key_start), narrow(self.positions.keys.len()));
+            let node = narrow(self.positions.nodes.len());
+            let value = self.value(depth, key_range)?;
+            self.scratch.push(node);
+            let duplicate = members.insert(key, key_spot.position, value, &mut self.key_stack);
+            if let Some((first, key)) = duplicate {
                 let pointer = self.path.clone();
                 self.report(
                     key_spot,
@@ -690,20 +738,7 @@ impl Parser<'_> {
                     pointer,
                 );
             }
-            let key_start = self.positions.keys.len();
-            self.positions.keys.push_str(&key);
-            let key_range = (key_start, self.positions.keys.len());
-            let node = self.positions.nodes.len();
-            let value = self.value(depth, key_range)?;
-            self.scratch.push(node);
             self.path.truncate(len);
-            members.insert(
-                key,
-                key_spot.position,
-                first.is_some(),
-                value,
-                &mut self.key_stack,
-            );
             self.skip_trivia()?;
             match self.peek() {
                 Some(b',') => {
@@ -756,7 +791,7 @@ impl Parser<'_> {
         loop {
             let len = self.path.len();
             let _ = write!(self.path, "/{}", items.len());
-            let node = self.positions.nodes.len();
+            let node = narrow(self.positions.nodes.len());
             let item = self.value(depth, NO_KEY)?;
             self.scratch.push(node);
             self.path.truncate(len);
