@@ -359,24 +359,28 @@ fn lock(data: &DataDir) -> Option<File> {
     }
 }
 
+/// The part of `~/.claude.json` ctxopt validates; everything else is skipped while parsing
+/// (the file is client state, often megabytes of project history).
+#[derive(Serialize, Deserialize)]
+struct Watched {
+    #[serde(rename = "mcpServers", default)]
+    mcp_servers: Option<Value>,
+    #[serde(default)]
+    projects: BTreeMap<String, WatchedProject>,
+}
+
+/// One project's entry in `~/.claude.json`, as far as ctxopt validates it.
+#[derive(Serialize, Deserialize)]
+struct WatchedProject {
+    #[serde(rename = "mcpServers", default)]
+    mcp_servers: Option<Value>,
+}
+
 /// The hash of what ctxopt validates in `~/.claude.json` (`mcpServers` and
-/// `projects.*.mcpServers`); `None` when the bytes are not JSON.
+/// `projects.*.mcpServers`); `None` when the bytes do not have that shape (then the whole
+/// file's hash stands in).
 fn watched_digest(bytes: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(bytes).ok()?;
-    let projects: serde_json::Map<String, Value> = value
-        .get("projects")
-        .and_then(Value::as_object)
-        .map(|projects| {
-            projects
-                .iter()
-                .filter_map(|(k, p)| p.get("mcpServers").map(|m| (k.clone(), m.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let watched = serde_json::json!({
-        "mcpServers": value.get("mcpServers"),
-        "projects": projects,
-    });
+    let watched: Watched = serde_json::from_slice(bytes).ok()?;
     serde_json::to_vec(&watched).ok().map(|b| sha256_hex(&b))
 }
 
