@@ -285,6 +285,34 @@ fn a_write_by_ctxopt_install_is_not_drift() {
 }
 
 #[test]
+fn a_removal_by_ctxopt_uninstall_is_not_drift() {
+    let env = TestEnv::new();
+    quiet_session(&env);
+    let bins = support::bin("ctxopt");
+    let bin_dir = bins.parent().unwrap().to_str().unwrap();
+    let out = ctxopt(&env, &["install", "--bin-dir", bin_dir]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    quiet_session(&env);
+    let out = ctxopt(&env, &["uninstall"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let local = env.project.join(".claude/settings.local.json");
+    assert!(!local.exists());
+    quiet_session(&env);
+    let entries = audit(&env);
+    assert!(
+        entries.iter().all(|e| e["action"] != "drift"),
+        "{entries:#?}"
+    );
+    let uninstall: Vec<_> = entries
+        .iter()
+        .filter(|e| e["actor"] == "ctxopt" && e["action"] == "uninstall")
+        .collect();
+    assert_eq!(uninstall.len(), 1, "{entries:#?}");
+    assert_eq!(uninstall[0]["path"], local.to_str().unwrap());
+    assert_eq!(uninstall[0]["sha256_after"], Value::Null);
+}
+
+#[test]
 fn user_claude_json_gets_its_copy() {
     let env = TestEnv::new();
     let path = env.home.join(".claude.json");

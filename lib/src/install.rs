@@ -549,10 +549,27 @@ fn write_install(
             &paths.data,
             &settings.path,
             settings.existed.then_some(settings.bytes.as_slice()),
-            &bytes,
+            Some(&bytes),
             "install",
         )?;
     }
+    Ok(())
+}
+
+/// Tells the drift audit that uninstall itself changed (or, with `after: None`, removed) the
+/// settings file, so the next session start does not report it as a change by someone else.
+fn note_uninstall(
+    paths: &Paths,
+    settings: &Settings,
+    after: Option<&[u8]>,
+) -> Result<(), InstallError> {
+    crate::config::lastgood::note_own_write(
+        &paths.data,
+        &settings.path,
+        Some(settings.bytes.as_slice()),
+        after,
+        "uninstall",
+    )?;
     Ok(())
 }
 
@@ -594,6 +611,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
                         settings.mode,
                         Durability::Fsync,
                     )?;
+                    note_uninstall(&report.paths, &settings, Some(&original.0))?;
                 }
                 FileAction::Restored
             }
@@ -603,6 +621,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
             if mode == Mode::Write {
                 let bytes = render(&Value::Object(root), &report.paths.settings)?;
                 store::write_atomic(&settings.target, &bytes, settings.mode, Durability::Fsync)?;
+                note_uninstall(&report.paths, &settings, Some(&bytes))?;
             }
             FileAction::Rewritten
         }
@@ -618,6 +637,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
     }
     if action == FileAction::Deleted {
         remove_file(&settings.target)?;
+        note_uninstall(&report.paths, &settings, None)?;
     }
     remove_file(&report.paths.manifest)?;
     remove_file(&report.paths.pre_install)?;

@@ -1834,6 +1834,10 @@ mod tests {
     }
 
     /// A settings-shaped document of about `target` bytes.
+    pub(super) fn large_document_pub(target: usize) -> String {
+        large_document(target)
+    }
+
     fn large_document(target: usize) -> String {
         let mut text = String::from("{\n  \"hooks\": {\n    \"PreToolUse\": [\n");
         let mut i = 0;
@@ -1873,5 +1877,19 @@ mod tests {
         );
         assert_eq!(parsed.value, Some(theirs));
         assert!(parsed.diagnostics.is_empty());
+    }
+}
+#[cfg(test)]
+mod tmp_bench {
+    #[test]
+    #[ignore = "tmp"]
+    fn only_ours() {
+        let text = super::tests::large_document_pub(50 * 1024 * 1024);
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let p = super::parse("x", text.as_bytes());
+            println!("ours {:?}", t.elapsed());
+            std::mem::forget(p);
+        }
     }
 }

@@ -899,15 +899,16 @@ fn message_for(checked: &Checked, shell: &str, has_backup: bool, home: &Path) ->
 // ---------------------------------------------------------------------------------------------
 
 /// Records that ctxopt itself just wrote `after` to `path` (whose bytes were `before`, `None`
-/// when it did not exist): an `audit.log` entry with actor `ctxopt` and `action`, and the
-/// cache's hash for the file, so the next session start does not report the write as drift.
+/// when it did not exist; `after` is `None` when ctxopt removed the file): an `audit.log`
+/// entry with actor `ctxopt` and `action`, and the cache's hash for the file, so the next
+/// session start does not report the write as drift.
 /// A change made outside ctxopt before this write (the cache's hash differs from `before`) is
 /// recorded first, as drift.
 pub fn note_own_write(
     data: &DataDir,
     path: &Path,
     before: Option<&[u8]>,
-    after: &[u8],
+    after: Option<&[u8]>,
     action: &str,
 ) -> Result<(), StoreError> {
     let kind = Kind::of_path(path);
@@ -934,7 +935,7 @@ fn note(
     path: &Path,
     kind: Option<Kind>,
     before: Option<&(String, Option<String>)>,
-    after: &[u8],
+    after: Option<&[u8]>,
     action: &str,
     detail: Option<&str>,
     now: DateTime<Utc>,
@@ -942,7 +943,7 @@ fn note(
     data.ensure()?;
     let _lock = lock(data);
     let (mut cache, _) = load(data);
-    let after_sha = sha256_hex(after);
+    let after_sha = after.map(sha256_hex);
     let key = cache_key(&cache, path);
     let mut lines = String::new();
     let old = cache.files.get(&key);
@@ -971,7 +972,7 @@ fn note(
             action: action.to_owned(),
             path: path.to_string_lossy().into_owned(),
             sha256_before: before.map(|(sha, _)| sha.clone()),
-            sha256_after: Some(after_sha.clone()),
+            sha256_after: after_sha.clone(),
             session_id: None,
             tool: None,
             detail: detail.map(|d| Text::new(d, record::MAX_MESSAGE_CHARS)),
@@ -982,6 +983,10 @@ fn note(
     if cache.version != CACHE_VERSION {
         return Ok(());
     }
+    let (Some(after), Some(after_sha)) = (after, after_sha) else {
+        cache.files.remove(&key);
+        return save(data, &cache);
+    };
     let now_ns = now_ns(now);
     let entry = cache.files.entry(key).or_default();
     if entry.sha256.as_deref() != Some(after_sha.as_str()) {
@@ -1221,7 +1226,7 @@ pub fn restore(
         path,
         Some(file.kind),
         before.as_ref(),
-        &good,
+        Some(&good),
         "restore",
         Some(&detail),
         now,
@@ -1459,7 +1464,7 @@ mod tests {
             &env.data,
             &file.path,
             Some(b"{}"),
-            br#"{"hooks": {}}"#,
+            Some(br#"{"hooks": {}}"#),
             "install",
         )
         .unwrap();
@@ -1477,7 +1482,14 @@ mod tests {
         let file = env.settings();
         write_old(&file.path, "{}");
         env.check(std::slice::from_ref(&file), later());
-        note_own_write(&env.data, &file.path, Some(b"{\"a\":1}"), b"{}", "install").unwrap();
+        note_own_write(
+            &env.data,
+            &file.path,
+            Some(b"{\"a\":1}"),
+            Some(b"{}"),
+            "install",
+        )
+        .unwrap();
         let audit = env.audit();
         assert_eq!(audit.len(), 2, "{audit:?}");
         assert_eq!(audit[0]["action"], "drift");
