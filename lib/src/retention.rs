@@ -810,7 +810,8 @@ mod tests {
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
         wait_until_executable(&script);
         let project = tmp.join("project");
-        let ctx = Context::new(project, Utc::now(), Some(bin));
+        let locations = crate::config::discover::Locations::empty_under(&project);
+        let ctx = Context::new(project, Utc::now(), Some(bin), locations);
         ctx.data.ensure().unwrap();
         ctx
     }

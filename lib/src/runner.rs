@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::discover::Locations;
 use crate::hook::{Context, Evaluation, FailurePolicy, Hook};
 use crate::outcome::Outcome;
 use crate::project::{self, PROJECT_ENV};
@@ -65,7 +66,7 @@ pub fn main(hook: Hook) -> ExitCode {
     let bin_dir = env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from));
-    let ctx = Context::new(project, Utc::now(), bin_dir);
+    let ctx = Context::new(project, Utc::now(), bin_dir, Locations::from_process_env());
 
     let (event, session_id) = match &parsed {
         Ok(input) => (

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use ctxopt::config::discover;
+use ctxopt::config::discover::{self, Locations};
 use ctxopt::config::lastgood::{self, Replace, RestoreError, RestoreOutcome};
 use ctxopt::config::{CheckContext, ConfigFile, Kind, validate_file};
 use ctxopt::project;
@@ -47,7 +47,7 @@ enum FileResult {
 /// Runs `ctxopt restore-config`.
 pub fn restore(args: &RestoreArgs) -> Result<Status, CliError> {
     let project = project::for_cli(args.project.project.as_deref());
-    let locations = lastgood::locations_from_env();
+    let locations = Locations::from_process_env();
     let ctx = CheckContext {
         project: project.clone(),
         home: locations.home.clone(),

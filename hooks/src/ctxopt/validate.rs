@@ -96,15 +96,15 @@ enum Scope {
 /// Runs `ctxopt validate`.
 pub fn validate(args: &ValidateArgs) -> Result<Status, CliError> {
     let project = project::for_cli(args.project.project.as_deref());
-    let home = home();
+    let locations = Locations::from_process_env();
     let ctx = CheckContext {
         project: project.clone(),
-        home: home.clone(),
+        home: locations.home.clone(),
     };
     let (scope, checked) = if args.staged {
         (Scope::Staged, staged(&project, &ctx)?)
     } else if args.paths.is_empty() {
-        (Scope::Discovered, discovered(&project, &home, &ctx))
+        (Scope::Discovered, discovered(&project, &locations, &ctx))
     } else {
         (Scope::Named, named(&args.paths, &ctx)?)
     };
@@ -119,16 +119,6 @@ pub fn validate(args: &ValidateArgs) -> Result<Status, CliError> {
     } else {
         Status::Ok
     })
-}
-
-/// The user's home: `$HOME`, else the system's record of it, else nothing (then only the
-/// project's files are discovered).
-fn home() -> PathBuf {
-    env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(env::home_dir)
-        .unwrap_or_default()
 }
 
 fn named(paths: &[PathBuf], ctx: &CheckContext) -> Result<Vec<Checked>, UnknownKind> {
@@ -158,9 +148,9 @@ fn named(paths: &[PathBuf], ctx: &CheckContext) -> Result<Vec<Checked>, UnknownK
         .collect())
 }
 
-fn discovered(project: &Path, home: &Path, ctx: &CheckContext) -> Vec<Checked> {
+fn discovered(project: &Path, locations: &Locations, ctx: &CheckContext) -> Vec<Checked> {
     let cwd = env::current_dir().ok();
-    discover::discover(project, &Locations::from_env(home))
+    discover::discover(project, locations)
         .into_iter()
         .map(|file| {
             let display = shown(&file.path, cwd.as_deref());

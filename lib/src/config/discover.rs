@@ -48,6 +48,32 @@ impl Locations {
         }
     }
 
+    /// The locations from this process's environment: `$HOME` (else the system's record of
+    /// it, else none: then only the project's files are found) and [`Locations::from_env`].
+    /// Called once, at a process boundary (the hook runner, a CLI command); nothing in
+    /// `config` reads the environment on its own.
+    #[must_use]
+    pub fn from_process_env() -> Self {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .or_else(std::env::home_dir)
+            .unwrap_or_default();
+        Self::from_env(&home)
+    }
+
+    /// Locations under `root` that hold nothing, for tests that must not see the real
+    /// user's files.
+    #[cfg(test)]
+    #[must_use]
+    pub fn empty_under(root: &Path) -> Self {
+        Self {
+            home: root.join("no-home"),
+            claude_config_dir: None,
+            managed_dir: root.join("no-managed"),
+        }
+    }
+
     /// The user's Claude Code directory: `$CLAUDE_CONFIG_DIR`, or `~/.claude`.
     #[must_use]
     pub fn config_dir(&self) -> PathBuf {

@@ -46,7 +46,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::discover::Locations;
 use super::{CheckContext, ConfigFile, Kind, read_config, validate_bytes};
 use crate::diagnostic::{Code, Diagnostic, Level};
 use crate::record::{self, Actor, AuditEntry, Record, Severity, Text};
@@ -78,20 +77,6 @@ pub fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(BACKUP_SUFFIX);
     path.with_file_name(name)
-}
-
-/// Where the user-level files are, from the environment: `$HOME` (else the password
-/// database, else none: then only the project's files are found) and
-/// [`Locations::from_env`]. The SessionStart hook and `ctxopt restore-config`
-/// call it once, at their boundary; nothing else here reads the environment.
-#[must_use]
-pub fn locations_from_env() -> Locations {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(std::env::home_dir)
-        .unwrap_or_default();
-    Locations::from_env(&home)
 }
 
 /// How a file is named to the user: relative to the project, `~/…` under the home, else

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::discover::Locations;
 use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::protocol::HookInput;
@@ -94,18 +95,27 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// Path of the running binary's directory (to find sibling binaries such as `ctxopt`).
     pub bin_dir: Option<PathBuf>,
+    /// Where the user's and the managed config files are (read from the environment by the
+    /// runner, so hooks never read it themselves).
+    pub locations: Locations,
     policy: OnceCell<Result<Policy, String>>,
 }
 
 impl Context {
     /// A context for `project` at `now`.
     #[must_use]
-    pub fn new(project: PathBuf, now: DateTime<Utc>, bin_dir: Option<PathBuf>) -> Self {
+    pub fn new(
+        project: PathBuf,
+        now: DateTime<Utc>,
+        bin_dir: Option<PathBuf>,
+        locations: Locations,
+    ) -> Self {
         Self {
             data: DataDir::of_project(&project),
             project,
             now,
             bin_dir,
+            locations,
             policy: OnceCell::new(),
         }
     }

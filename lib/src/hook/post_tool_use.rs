@@ -72,7 +72,12 @@ mod tests {
 
     fn eval(json: &str) -> Record {
         let input = HookInput::parse(json.as_bytes()).unwrap();
-        let ctx = Context::new("/p".into(), chrono::Utc::now(), None);
+        let ctx = Context::new(
+            "/p".into(),
+            chrono::Utc::now(),
+            None,
+            crate::config::discover::Locations::empty_under(std::path::Path::new("/nonexistent")),
+        );
         evaluate(&input, &ctx).records.remove(0)
     }
 

@@ -45,11 +45,11 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
 
 /// Validates the config files through the cache and reports the invalid ones.
 fn check_config(input: &HookInput, ctx: &Context, eval: &mut Evaluation) {
-    let locations = lastgood::locations_from_env();
-    let files = discover::discover(&ctx.project, &locations);
+    let locations = &ctx.locations;
+    let files = discover::discover(&ctx.project, locations);
     let check_ctx = CheckContext {
         project: ctx.project.clone(),
-        home: locations.home,
+        home: locations.home.clone(),
     };
     let check = lastgood::check_at_session_start(
         &files,
