@@ -594,3 +594,355 @@ fn the_pre_commit_framework_manifest_matches_the_hook() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
 }
+
+// ---- the git exclude block ----------------------------------------------------------------
+
+/// The repository's local exclude file (`git rev-parse --git-path info/exclude`).
+fn exclude_file(env: &TestEnv) -> PathBuf {
+    env.project.join(".git/info/exclude")
+}
+
+/// `git status --porcelain -z --ignored --untracked-files=all`, one entry per file (paths
+/// unquoted), sorted.
+fn status_lines(env: &TestEnv) -> Vec<String> {
+    let text = git_ok(
+        env,
+        &[
+            "status",
+            "--porcelain",
+            "-z",
+            "--ignored",
+            "--untracked-files=all",
+        ],
+    );
+    let mut lines: Vec<String> = text
+        .split('\0')
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The files ctxopt and Claude Code write beside config files that must never be committed.
+const PRIVATE_FILES: [&str; 9] = [
+    ".claude/settings.json.backup",
+    ".claude/settings.local.json.backup",
+    ".claude/canary.json.backup",
+    ".claude/ctxopt.json.backup",
+    ".claude/settings.json.broken-20250101T000000Z",
+    ".claude/settings.local.json.broken-20250101T000000Z",
+    ".mcp.json.backup",
+    ".mcp.json.broken-20250101T000000Z",
+    ".claude/hooks/data/state/config-cache.json",
+];
+
+#[test]
+fn install_keeps_the_machine_specific_files_out_of_git() {
+    let env = repo();
+    let template = fs::read(exclude_file(&env)).unwrap();
+    write(&env.project.join("README"), "hi\n");
+    write(&settings(&env.project), GOOD);
+    write(&env.project.join(".mcp.json"), "{\"mcpServers\": {}}\n");
+    for file in PRIVATE_FILES {
+        write(&env.project.join(file), "{}\n");
+    }
+    let out = install(&env);
+    assert!(
+        stdout(&out).contains(&format!(
+            "added ctxopt's block to {}",
+            fs::canonicalize(exclude_file(&env)).unwrap().display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+
+    let block = concat!(
+        "# >>> ctxopt (managed by `ctxopt install`; removed by `ctxopt uninstall`)\n",
+        "/.claude/settings.local.json\n",
+        "/.claude/hooks/data/\n",
+        "/.claude/*.backup\n",
+        "/.claude/*.broken-*\n",
+        "/.mcp.json.backup\n",
+        "/.mcp.json.broken-*\n",
+        "# <<< ctxopt\n",
+    );
+    let after = fs::read(exclude_file(&env)).unwrap();
+    assert_eq!(after, [&template[..], block.as_bytes()].concat());
+
+    let lines = status_lines(&env);
+    let untracked: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("?? ")).collect();
+    assert_eq!(untracked, [".claude/settings.json", ".mcp.json", "README"]);
+    let ignored: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("!! ")).collect();
+    for file in PRIVATE_FILES.iter().chain(&[
+        ".claude/settings.local.json",
+        ".claude/hooks/data/install-manifest.json",
+    ]) {
+        assert!(ignored.contains(file), "{file} not ignored: {lines:?}");
+    }
+
+    git_ok(&env, &["add", "-A"]);
+    let staged = git_ok(&env, &["diff", "--cached", "--name-only"]);
+    assert_eq!(staged, ".claude/settings.json\n.mcp.json\nREADME\n");
+    let out = git(&env, &["commit", "-m", "everything"]);
+    assert_ok(&out);
+    let committed = git_ok(&env, &["ls-files"]);
+    assert_eq!(committed, ".claude/settings.json\n.mcp.json\nREADME\n");
+
+    let recorded = manifest(&env)["git_exclude"].clone();
+    assert_eq!(
+        recorded["file"],
+        fs::canonicalize(exclude_file(&env))
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    assert_eq!(recorded["file_created"], false);
+}
+
+#[test]
+fn uninstall_restores_the_exclude_file_byte_for_byte() {
+    // git's template; a last line without a newline; no exclude file or info/ at all.
+    for case in ["template", "no final newline", "no file"] {
+        let env = repo();
+        let path = exclude_file(&env);
+        match case {
+            "no final newline" => fs::write(&path, "# mine\n*.log").unwrap(),
+            "no file" => fs::remove_dir_all(path.parent().unwrap()).unwrap(),
+            _ => fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap(),
+        }
+        let before = fs::read(&path).ok();
+        install(&env);
+        let installed = fs::read_to_string(&path).unwrap();
+        assert!(
+            installed.ends_with("/.mcp.json.broken-*\n# <<< ctxopt\n"),
+            "{case}: {installed}"
+        );
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode,
+            if case == "template" { 0o600 } else { 0o644 },
+            "{case}"
+        );
+        assert!(git_ok(&env, &["check-ignore", ".claude/settings.local.json"]).contains("local"));
+
+        let out = ctxopt(&env, &["uninstall"]);
+        assert_ok(&out);
+        let expected = if case == "no file" {
+            "deleted "
+        } else {
+            "removed ctxopt's block from "
+        };
+        assert!(stdout(&out).contains(expected), "{case}: {}", stdout(&out));
+        assert_eq!(fs::read(&path).ok(), before, "{case}");
+        if case == "no file" {
+            assert!(!path.parent().unwrap().exists(), "info/ was ours");
+        } else {
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode,
+                if case == "template" { 0o600 } else { 0o644 },
+                "{case}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_install_leaves_the_exclude_file_untouched() {
+    use std::os::unix::fs::MetadataExt;
+    let env = repo();
+    install(&env);
+    let path = exclude_file(&env);
+    let bytes = fs::read(&path).unwrap();
+    let inode = fs::metadata(&path).unwrap().ino();
+    let manifest_bytes = fs::read(env.data().join("install-manifest.json")).unwrap();
+
+    let out = install(&env);
+    assert!(
+        stdout(&out).contains("already installed")
+            && stdout(&out).contains("git exclude block already in place"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not rewritten");
+    assert_eq!(
+        fs::read(env.data().join("install-manifest.json")).unwrap(),
+        manifest_bytes
+    );
+    let summary: Value =
+        serde_json::from_slice(&ctxopt(&env, &["install", "--json"]).stdout).unwrap();
+    assert_eq!(summary["git_exclude"]["action"], "present");
+}
+
+#[test]
+fn a_project_in_a_subdirectory_gets_patterns_under_its_path() {
+    let env = repo();
+    let original = fs::read(exclude_file(&env)).unwrap();
+    let project = env.project.join("apps/web app");
+    fs::create_dir_all(&project).unwrap();
+    write(&project.join("src.txt"), "x\n");
+    write(&project.join(".mcp.json.backup"), "{}\n");
+    // The same names at the top level are not the project's and stay visible.
+    write(&env.project.join(".mcp.json.backup"), "{}\n");
+    let out = ctxopt_in(&env, &project, &["install"]);
+    assert_ok(&out);
+    let text = fs::read_to_string(exclude_file(&env)).unwrap();
+    assert!(
+        text.contains(
+            "\n/apps/web app/.claude/settings.local.json\n/apps/web app/.claude/hooks/data/\n"
+        ),
+        "{text}"
+    );
+    let lines = status_lines(&env);
+    assert!(
+        lines.contains(&"!! apps/web app/.claude/settings.local.json".to_owned())
+            && lines.contains(&"!! apps/web app/.mcp.json.backup".to_owned())
+            && lines.contains(&"?? .mcp.json.backup".to_owned())
+            && lines.contains(&"?? apps/web app/src.txt".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("!! ") || !l.contains("/.claude/")),
+        "nothing under .claude/ is left to commit: {lines:?}"
+    );
+
+    assert_ok(&ctxopt_in(&env, &project, &["uninstall"]));
+    assert_eq!(fs::read(exclude_file(&env)).unwrap(), original);
+}
+
+#[test]
+fn a_project_outside_git_gets_no_exclude_block() {
+    let env = TestEnv::new();
+    let out = ctxopt(&env, &["install"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out)
+            .contains("note: no git exclude entries: the project is not in a git repository"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(manifest(&env).get("git_exclude").is_none());
+    let summary: Value =
+        serde_json::from_slice(&ctxopt(&env, &["install", "--json"]).stdout).unwrap();
+    assert_eq!(summary["git_exclude"]["action"], "skipped");
+    assert!(!env.project.join(".git").exists());
+
+    let out = ctxopt(&env, &["uninstall", "--json"]);
+    assert_ok(&out);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["git_exclude"], Value::Null);
+}
+
+#[test]
+fn dry_run_writes_no_exclude_block() {
+    let env = repo();
+    let original = fs::read(exclude_file(&env)).unwrap();
+    let out = ctxopt(&env, &["install", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("would add ctxopt's block to "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(fs::read(exclude_file(&env)).unwrap(), original);
+
+    install(&env);
+    let installed = fs::read(exclude_file(&env)).unwrap();
+    let out = ctxopt(&env, &["uninstall", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("would remove ctxopt's block from "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(fs::read(exclude_file(&env)).unwrap(), installed);
+}
+
+#[test]
+fn the_block_is_updated_in_place_and_the_users_lines_are_kept() {
+    let env = repo();
+    let path = exclude_file(&env);
+    fs::write(&path, "before\n").unwrap();
+    install(&env);
+    let mut text = fs::read_to_string(&path).unwrap();
+    text = text.replace("/.mcp.json.backup\n", "");
+    text.push_str("after\n");
+    fs::write(&path, &text).unwrap();
+
+    let out = ctxopt(&env, &["install", "--json"]);
+    assert_ok(&out);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["git_exclude"]["action"], "updated");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("before\n# >>> ctxopt"), "{text}");
+    assert!(text.ends_with("# <<< ctxopt\nafter\n"), "{text}");
+    assert!(text.contains("\n/.mcp.json.backup\n"), "{text}");
+
+    let out = ctxopt(&env, &["uninstall", "--json"]);
+    assert_ok(&out);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["git_exclude"]["removal"], "removed");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "before\nafter\n");
+}
+
+/// A manifest written before the block existed (no `git_exclude`) still loads, and the next
+/// install adds the block and records it.
+#[test]
+fn an_install_from_before_the_exclude_block_is_upgraded() {
+    let env = repo();
+    let original = fs::read(exclude_file(&env)).unwrap();
+    install(&env);
+    let manifest_path = env.data().join("install-manifest.json");
+    let mut old = manifest(&env);
+    old.as_object_mut().unwrap().remove("git_exclude");
+    fs::write(&manifest_path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+    fs::write(exclude_file(&env), &original).unwrap();
+
+    let out = install(&env);
+    assert!(
+        stdout(&out).contains("added ctxopt's block to "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(manifest(&env)["git_exclude"]["file"].is_string());
+    assert_ok(&ctxopt(&env, &["uninstall"]));
+    assert_eq!(fs::read(exclude_file(&env)).unwrap(), original);
+}
+
+/// A linked worktree shares the main repository's `info/exclude`: the block goes there once.
+#[test]
+fn a_linked_worktree_uses_the_shared_exclude_file() {
+    let env = repo();
+    initial_commit(&env);
+    let original = fs::read(exclude_file(&env)).unwrap();
+    let worktree = env.tmp.path().join("worktree");
+    git_ok(
+        &env,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            worktree.to_str().unwrap(),
+            "-b",
+            "side",
+        ],
+    );
+    assert_ok(&ctxopt_in(&env, &worktree, &["install"]));
+    assert!(
+        fs::read_to_string(exclude_file(&env))
+            .unwrap()
+            .contains("\n/.claude/settings.local.json\n")
+    );
+    let ignored = git_in(
+        &env,
+        &worktree,
+        &["check-ignore", ".claude/settings.local.json"],
+    );
+    assert_ok(&ignored);
+    assert_ok(&ctxopt_in(&env, &worktree, &["uninstall"]));
+    assert_eq!(fs::read(exclude_file(&env)).unwrap(), original);
+}

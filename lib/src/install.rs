@@ -2,11 +2,11 @@
 //!
 //! Responsible for the decisions below and for every write `ctxopt install` and
 //! `ctxopt uninstall` make. It must not print (the CLI prints the reports), touch any file
-//! besides the three named here, or change a handler, group or key it did not add.
+//! besides the ones named here, or change a handler, group or key it did not add.
 //!
-//! - **File**: `<project>/.claude/settings.local.json`. It is git-ignored and machine-specific,
-//!   so an absolute path to this machine's binaries belongs there and not in the committed
-//!   `.claude/settings.json`.
+//! - **File**: `<project>/.claude/settings.local.json`. It is machine-specific and kept out of
+//!   git (see **Git exclude**), so an absolute path to this machine's binaries belongs there
+//!   and not in the committed `.claude/settings.json`.
 //! - **Command**: the absolute path of each installed binary, shell-quoted when it holds
 //!   anything but `[A-Za-z0-9/._+,:@%-]` (Claude Code runs the string with `sh -c`). Claude
 //!   Code lets a hook whose command is not found fail open without a word, so install refuses
@@ -42,6 +42,10 @@
 //!   hooks, chained to an existing hook, and records it in the manifest (`precommit`);
 //!   uninstall removes it and moves the chained hook back. A project outside git gets no hook
 //!   and a note. The decisions are in [`precommit`].
+//! - **Git exclude**: install also adds a marked block to the repository's local exclude file
+//!   (`.git/info/exclude`, never the committed `.gitignore`) so that `settings.local.json`,
+//!   the data dir and the config backups are never committed, and records it in the manifest
+//!   (`git_exclude`); uninstall removes exactly the block. The decisions are in [`gitexclude`].
 
 use std::fs;
 use std::io;
@@ -52,6 +56,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::gitexclude::{self, ExcludeError};
 use crate::hook::Hook;
 use crate::precommit::{self, PrecommitError};
 use crate::project;
@@ -174,6 +179,9 @@ pub enum InstallError {
     /// The git pre-commit hook could not be read, written or moved.
     #[error(transparent)]
     Precommit(#[from] PrecommitError),
+    /// The repository's git exclude file could not be read or written.
+    #[error(transparent)]
+    GitExclude(#[from] ExcludeError),
 }
 
 /// Where install and uninstall read and write, for one project.
@@ -248,6 +256,10 @@ pub struct Manifest {
     /// The git pre-commit hook install wrote (absent in manifests of older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precommit: Option<precommit::Entry>,
+    /// The block install added to the repository's git exclude file (absent in manifests of
+    /// older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_exclude: Option<gitexclude::Entry>,
 }
 
 impl Manifest {
@@ -328,6 +340,8 @@ pub struct InstallReport {
     pub saved_pre_install: bool,
     /// The git pre-commit hook: installed (and how) or skipped (and why).
     pub precommit: precommit::Plan,
+    /// The git exclude block: written (and how) or skipped (and why).
+    pub git_exclude: gitexclude::Plan,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -372,6 +386,8 @@ pub struct UninstallReport {
     pub file: Option<FileAction>,
     /// What happened to the git pre-commit hook (`None`: the manifest records none).
     pub precommit: Option<precommit::UninstallReport>,
+    /// What happened to the git exclude block (`None`: the manifest records none).
+    pub git_exclude: Option<gitexclude::UninstallReport>,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -408,6 +424,14 @@ pub fn install(
     };
     let hook_writes = matches!(&hook, precommit::Plan::Install(plan) if plan.writes());
     let hook_recorded = previous.as_ref().and_then(|m| m.precommit.as_ref()) == hook_entry.as_ref();
+    let recorded_exclude = previous.as_ref().and_then(|m| m.git_exclude.as_ref());
+    let exclude = gitexclude::plan(project, recorded_exclude)?;
+    let exclude_entry = match &exclude {
+        gitexclude::Plan::Write(plan) => Some(plan.entry.clone()),
+        gitexclude::Plan::Skip(_) => recorded_exclude.cloned(),
+    };
+    let exclude_writes = matches!(&exclude, gitexclude::Plan::Write(plan) if plan.writes());
+    let exclude_recorded = recorded_exclude == exclude_entry.as_ref();
     let report = InstallReport {
         created_file: modified && !settings.existed,
         paths,
@@ -415,9 +439,11 @@ pub fn install(
         changed: modified,
         saved_pre_install: modified && previous.is_none() && settings.existed,
         precommit: hook,
+        git_exclude: exclude,
         mode,
     };
-    if (!modified && !hook_writes && hook_recorded) || mode == Mode::DryRun {
+    let unchanged = !modified && !hook_writes && hook_recorded;
+    if (unchanged && !exclude_writes && exclude_recorded) || mode == Mode::DryRun {
         return Ok(report);
     }
 
@@ -439,10 +465,14 @@ pub fn install(
         bin_dir: utf8(&bin_dir)?.to_owned(),
         events: merged.entries,
         precommit: hook_entry,
+        git_exclude: exclude_entry,
     };
     write_install(&report, &settings, &Value::Object(root), &manifest)?;
     if let precommit::Plan::Install(plan) = &report.precommit {
         precommit::apply(plan)?;
+    }
+    if let gitexclude::Plan::Write(plan) = &report.git_exclude {
+        gitexclude::apply(plan)?;
     }
     Ok(report)
 }
@@ -512,7 +542,7 @@ fn merge(
 
 /// The writes of an install, in crash-safe order: the pre-install copy first, then the
 /// manifest, then the settings file (when it changed), then (by the caller) the pre-commit
-/// hook — at every point uninstall finds what it needs.
+/// hook and the git exclude block — at every point uninstall finds what it needs.
 fn write_install(
     report: &InstallReport,
     settings: &Settings,
@@ -584,6 +614,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         removed_keys: Vec::new(),
         file: None,
         precommit: None,
+        git_exclude: None,
         mode,
     };
     let Some(manifest) = read_manifest(&report.paths.manifest)? else {
@@ -631,6 +662,9 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
     report.file = Some(action);
     if let Some(entry) = &manifest.precommit {
         report.precommit = Some(precommit::uninstall(project, entry, mode)?);
+    }
+    if let Some(entry) = &manifest.git_exclude {
+        report.git_exclude = Some(gitexclude::uninstall(project, entry, mode)?);
     }
     if mode == Mode::DryRun {
         return Ok(report);

@@ -15,10 +15,15 @@
 //! - [`config`] knows Claude Code's config files and ctxopt's own: discovery, parsing with
 //!   positions, schemas, extra checks, last-known-good copies; [`diagnostic`] is how findings
 //!   are shown.
+//! - [`guard`] keeps the agent from changing its own configuration: protected paths, Bash
+//!   write analysis, snapshot and repair.
 //! - [`install`] registers the hooks in a project's settings and removes exactly that again.
+//! - [`gitexclude`] keeps ctxopt's private files out of git (a block in `.git/info/exclude`).
 
 pub mod config;
 pub mod diagnostic;
+pub mod gitexclude;
+pub mod guard;
 pub mod hook;
 pub mod install;
 pub mod outcome;

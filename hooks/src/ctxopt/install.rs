@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use ctxopt::gitexclude;
 use ctxopt::install::{self, ChangeKind, FileAction, InstallReport, Mode, UninstallReport};
 use ctxopt::precommit::{self, Action, Plan, Removal};
 use ctxopt::project;
@@ -51,10 +52,13 @@ fn install_text(report: &InstallReport) -> String {
     let settings = paths.settings.display();
     let dry = report.mode == Mode::DryRun;
     let hook_writes = matches!(&report.precommit, Plan::Install(plan) if plan.writes());
-    if !report.changed && !hook_writes {
+    let exclude_writes =
+        matches!(&report.git_exclude, gitexclude::Plan::Write(plan) if plan.writes());
+    if !report.changed && !hook_writes && !exclude_writes {
         return format!(
-            "already installed in {settings}; nothing changed\n{}",
-            precommit_text(&report.precommit, dry)
+            "already installed in {settings}; nothing changed\n{}\n{}",
+            precommit_text(&report.precommit, dry),
+            exclude_text(&report.git_exclude, dry)
         );
     }
     let mut out = String::new();
@@ -87,6 +91,7 @@ fn install_text(report: &InstallReport) -> String {
         let _ = writeln!(out, "{} {settings}", verb(dry, action));
     }
     let _ = writeln!(out, "{}", precommit_text(&report.precommit, dry));
+    let _ = writeln!(out, "{}", exclude_text(&report.git_exclude, dry));
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -143,6 +148,62 @@ fn precommit_json(plan: &Plan) -> Value {
             "hook": plan.hook.display().to_string(),
             "chained": plan.chains.then(|| plan.chained.display().to_string()),
         }),
+    }
+}
+
+/// What install did (or would do) about the repository's git exclude file, in one line.
+fn exclude_text(plan: &gitexclude::Plan, dry: bool) -> String {
+    let plan = match plan {
+        gitexclude::Plan::Skip(reason) => {
+            return format!("note: no git exclude entries: {reason}");
+        }
+        gitexclude::Plan::Write(plan) => plan,
+    };
+    let file = plan.file.display();
+    match plan.action {
+        gitexclude::Action::Add => format!(
+            "{} ctxopt's block to {file} so git ignores settings.local.json, the data dir \
+             and the config backups",
+            verb(dry, "add")
+        ),
+        gitexclude::Action::Update => {
+            format!("{} ctxopt's block in {file}", verb(dry, "update"))
+        }
+        gitexclude::Action::Present => format!("git exclude block already in place: {file}"),
+    }
+}
+
+fn exclude_json(plan: &gitexclude::Plan) -> Value {
+    match plan {
+        gitexclude::Plan::Skip(reason) => {
+            json!({"action": "skipped", "reason": reason.to_string()})
+        }
+        gitexclude::Plan::Write(plan) => json!({
+            "action": match plan.action {
+                gitexclude::Action::Add => "added",
+                gitexclude::Action::Update => "updated",
+                gitexclude::Action::Present => "present",
+            },
+            "file": plan.file.display().to_string(),
+        }),
+    }
+}
+
+fn exclude_removal_text(report: &gitexclude::UninstallReport, dry: bool) -> String {
+    let file = report.file.display();
+    match report.removal {
+        gitexclude::Removal::Removed => {
+            format!("{} ctxopt's block from {file}", verb(dry, "remove"))
+        }
+        gitexclude::Removal::Deleted => format!(
+            "{} {file} (ctxopt created it for its block)",
+            verb(dry, "delete")
+        ),
+        gitexclude::Removal::Missing => format!("ctxopt's block in {file} was already gone"),
+        gitexclude::Removal::Unterminated => format!(
+            "left {file} alone: its ctxopt block has no `{}` line; remove the block by hand",
+            gitexclude::END
+        ),
     }
 }
 
@@ -218,6 +279,7 @@ fn install_json(report: &InstallReport) -> Value {
             .then(|| report.paths.pre_install.display().to_string()),
         "manifest": report.paths.manifest.display().to_string(),
         "precommit": precommit_json(&report.precommit),
+        "git_exclude": exclude_json(&report.git_exclude),
     })
 }
 
@@ -269,6 +331,9 @@ fn uninstall_text(report: &UninstallReport) -> String {
     if let Some(hook) = &report.precommit {
         let _ = writeln!(out, "{}", precommit_removal_text(hook, dry));
     }
+    if let Some(exclude) = &report.git_exclude {
+        let _ = writeln!(out, "{}", exclude_removal_text(exclude, dry));
+    }
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -311,6 +376,15 @@ fn uninstall_json(report: &UninstallReport) -> Value {
             },
             "restored": p.restored.as_ref().map(|c| c.display().to_string()),
             "left_chained": p.left_chained.as_ref().map(|c| c.display().to_string()),
+        })),
+        "git_exclude": report.git_exclude.as_ref().map(|e| json!({
+            "file": e.file.display().to_string(),
+            "removal": match e.removal {
+                gitexclude::Removal::Removed => "removed",
+                gitexclude::Removal::Deleted => "deleted",
+                gitexclude::Removal::Missing => "missing",
+                gitexclude::Removal::Unterminated => "unterminated",
+            },
         })),
     })
 }
