@@ -31,6 +31,7 @@ const SESSION_ENV: &str = "CLAUDE_CODE_SESSION_ID";
 
 /// Debug builds only: `CTXOPT_FAULT_INJECT=panic` makes the hook panic after parsing, so tests
 /// can prove the panic hook applies the failure policy. Release builds ignore it.
+#[cfg(debug_assertions)]
 const FAULT_INJECT_ENV: &str = "CTXOPT_FAULT_INJECT";
 
 /// What the panic hook needs to record a panic and apply the failure policy.
