@@ -10,7 +10,7 @@ set -euo pipefail
 # bash 5.2 would expand `&` in ${var//pattern/replacement}; the demo substitutes paths.
 shopt -u patsub_replacement 2>/dev/null || true
 
-readonly BINARIES=(ctxopt ctxopt-session-start ctxopt-pre-tool-use ctxopt-post-tool-use)
+readonly BINARIES=(ctxopt ctxopt-session-start ctxopt-pre-tool-use ctxopt-post-tool-use ctxopt-run)
 # The project directory the demo session was recorded in; replaced by the demo copy's path.
 readonly RECORDED_PROJECT=/home/dev/proj
 
@@ -24,7 +24,9 @@ Usage: install/install.sh [--prefix DIR] [--dry-run] [PROJECT_DIR]
        install/install.sh --uninstall [--prefix DIR] [--dry-run] [PROJECT_DIR]
 
 Builds ctxopt's release binaries from this repository, installs ctxopt,
-ctxopt-session-start, ctxopt-pre-tool-use and ctxopt-post-tool-use into PREFIX, and
+ctxopt-session-start, ctxopt-pre-tool-use, ctxopt-post-tool-use and ctxopt-run (the
+runner `ctxopt install --wrap-existing` puts in front of a project's other hooks) into
+PREFIX, and
 registers the hooks in PROJECT_DIR/.claude/settings.local.json by running
 `PREFIX/ctxopt install --project PROJECT_DIR`, which also puts a config-validating git
 pre-commit hook into the project's repository (chained to an existing hook; skipped with a
@@ -52,7 +54,7 @@ Elsewhere, or if that fails, a plain `cargo build --release --locked` is used.
 
 Environment:
   CTXOPT_SKIP_BUILD=1   do not build; install prebuilt binaries from CTXOPT_BIN_DIR
-  CTXOPT_BIN_DIR=DIR    directory holding the four prebuilt binaries (with CTXOPT_SKIP_BUILD=1)
+  CTXOPT_BIN_DIR=DIR    directory holding the five prebuilt binaries (with CTXOPT_SKIP_BUILD=1)
   CARGO_TARGET_DIR      honoured when building
 
 Exit status: 0 ok, 2 could not run.

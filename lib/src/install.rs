@@ -46,6 +46,11 @@
 //!   (`.git/info/exclude`, never the committed `.gitignore`) so that `settings.local.json`,
 //!   the data dir and the config backups are never committed, and records it in the manifest
 //!   (`git_exclude`); uninstall removes exactly the block. The decisions are in [`gitexclude`].
+//! - **Other hooks** (`--wrap-existing`): the project's other hook commands are rewritten to
+//!   run through `ctxopt-run` (only in `settings.local.json` unless `--wrap-committed`), each
+//!   rewrite recorded in the manifest (`wrapped`) so uninstall puts back the exact original
+//!   command; a later plain install keeps them, updating the runner's path if it moved. The
+//!   decisions are in [`crate::wrap`].
 
 use std::fs;
 use std::io;
@@ -62,6 +67,8 @@ use crate::precommit::{self, PrecommitError};
 use crate::project;
 use crate::record;
 use crate::store::{self, DataDir, Durability, StoreError};
+use crate::wrap::command::RUN_PROGRAM;
+use crate::wrap::settings::{self as wrap_settings, SettingsError};
 
 /// The settings file ctxopt registers its hooks in, under `<project>/.claude/`.
 pub const SETTINGS_FILE: &str = "settings.local.json";
@@ -182,6 +189,9 @@ pub enum InstallError {
     /// The repository's git exclude file could not be read or written.
     #[error(transparent)]
     GitExclude(#[from] ExcludeError),
+    /// A settings file holding hooks to wrap or unwrap could not be read or written.
+    #[error(transparent)]
+    Wrap(#[from] SettingsError),
 }
 
 /// Where install and uninstall read and write, for one project.
@@ -260,6 +270,10 @@ pub struct Manifest {
     /// older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_exclude: Option<gitexclude::Entry>,
+    /// The project's other hook commands install routed through `ctxopt-run` (absent when
+    /// none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrapped: Vec<wrap_settings::Entry>,
 }
 
 impl Manifest {
@@ -342,6 +356,8 @@ pub struct InstallReport {
     pub precommit: precommit::Plan,
     /// The git exclude block: written (and how) or skipped (and why).
     pub git_exclude: gitexclude::Plan,
+    /// The project's other hooks routed through `ctxopt-run`.
+    pub wrap: wrap_settings::InstallPlan,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -388,6 +404,8 @@ pub struct UninstallReport {
     pub precommit: Option<precommit::UninstallReport>,
     /// What happened to the git exclude block (`None`: the manifest records none).
     pub git_exclude: Option<gitexclude::UninstallReport>,
+    /// The wrapped hooks given back their original commands, and those left as they were.
+    pub unwrap: wrap_settings::Unwrap,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -407,6 +425,18 @@ pub fn install(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<InstallReport, InstallError> {
+    install_wrapping(project, bin_dir, wrap_settings::Scope::Keep, mode, now)
+}
+
+/// [`install`], also choosing which of the project's other hooks run through `ctxopt-run`
+/// (`ctxopt install --wrap-existing [--wrap-committed]`).
+pub fn install_wrapping(
+    project: &Path,
+    bin_dir: &Path,
+    scope: wrap_settings::Scope,
+    mode: Mode,
+    now: DateTime<Utc>,
+) -> Result<InstallReport, InstallError> {
     check_project(project)?;
     let bin_dir = project::absolute(bin_dir);
     let paths = Paths::of_project(project);
@@ -416,7 +446,23 @@ pub fn install(
 
     let mut root = settings.value.clone();
     let merged = merge(&mut root, &commands, previous.as_ref(), &settings)?;
-    let modified = merged.changes.iter().any(|c| c.kind != ChangeKind::Present);
+    let runner = bin_dir.join(RUN_PROGRAM);
+    let recorded_wraps = previous.as_ref().map_or(&[][..], |m| m.wrapped.as_slice());
+    let wrap = wrap_settings::InstallPlan::new(
+        project,
+        &root,
+        &shell_quote(utf8(&runner)?),
+        recorded_wraps,
+        scope,
+    )?;
+    if wrap.edits() {
+        check_executable(&runner)?;
+    }
+    wrap.local.edits.apply(&mut root);
+    let wrapped = wrap.entries();
+    let modified = merged.changes.iter().any(|c| c.kind != ChangeKind::Present)
+        || !wrap.local.edits.is_empty();
+    let wrap_writes = wrap.edits() || recorded_wraps != wrapped.as_slice();
     let hook = precommit::plan(project, &bin_dir.join(CTXOPT_PROGRAM))?;
     let hook_entry = match &hook {
         precommit::Plan::Install(plan) => Some(plan.entry()),
@@ -440,9 +486,10 @@ pub fn install(
         saved_pre_install: modified && previous.is_none() && settings.existed,
         precommit: hook,
         git_exclude: exclude,
+        wrap,
         mode,
     };
-    let unchanged = !modified && !hook_writes && hook_recorded;
+    let unchanged = !modified && !hook_writes && hook_recorded && !wrap_writes;
     if (unchanged && !exclude_writes && exclude_recorded) || mode == Mode::DryRun {
         return Ok(report);
     }
@@ -466,8 +513,10 @@ pub fn install(
         events: merged.entries,
         precommit: hook_entry,
         git_exclude: exclude_entry,
+        wrapped,
     };
     write_install(&report, &settings, &Value::Object(root), &manifest)?;
+    report.wrap.write_committed(&report.paths.data)?;
     if let precommit::Plan::Install(plan) = &report.precommit {
         precommit::apply(plan)?;
     }
@@ -615,6 +664,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         file: None,
         precommit: None,
         git_exclude: None,
+        unwrap: wrap_settings::Unwrap::default(),
         mode,
     };
     let Some(manifest) = read_manifest(&report.paths.manifest)? else {
@@ -628,6 +678,10 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         let (removed, removed_keys) = unregister(&mut root, &manifest);
         report.removed = removed;
         report.removed_keys = removed_keys;
+        let unwrap =
+            wrap_settings::unwrap_plan(&root, wrap_settings::LOCAL_FILE, &manifest.wrapped);
+        unwrap.edits.apply(&mut root);
+        report.unwrap = unwrap;
         let pre_install = read_pre_install(&report.paths.pre_install, &manifest);
         if !manifest.file_existed && root.is_empty() {
             FileAction::Deleted
@@ -646,7 +700,10 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
                 }
                 FileAction::Restored
             }
-        } else if report.removed.is_empty() && report.removed_keys.is_empty() {
+        } else if report.removed.is_empty()
+            && report.removed_keys.is_empty()
+            && report.unwrap.edits.is_empty()
+        {
             FileAction::Unchanged
         } else {
             if mode == Mode::Write {
@@ -660,6 +717,23 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         FileAction::Missing
     };
     report.file = Some(action);
+    let committed = wrap_settings::uninstall_committed(
+        project,
+        &manifest.wrapped,
+        &report.paths.data,
+        mode == Mode::Write,
+    )?;
+    report.unwrap.restored.extend(committed.restored);
+    report.unwrap.left.extend(committed.left);
+    if !settings.existed {
+        report.unwrap.left.extend(
+            manifest
+                .wrapped
+                .iter()
+                .filter(|e| e.settings_file == wrap_settings::LOCAL_FILE)
+                .cloned(),
+        );
+    }
     if let Some(entry) = &manifest.precommit {
         report.precommit = Some(precommit::uninstall(project, entry, mode)?);
     }

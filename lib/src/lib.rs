@@ -19,6 +19,8 @@
 //!   write analysis, snapshot and repair.
 //! - [`install`] registers the hooks in a project's settings and removes exactly that again.
 //! - [`gitexclude`] keeps ctxopt's private files out of git (a block in `.git/info/exclude`).
+//! - [`wrap`] is `ctxopt-run`, the runner for the project's *other* hook commands (timeout,
+//!   retries, circuit breaker, records under each hook's own name), and `ctxopt hooks`.
 
 pub mod config;
 pub mod diagnostic;
@@ -36,3 +38,4 @@ pub mod redact;
 pub mod retention;
 pub mod runner;
 pub mod store;
+pub mod wrap;

@@ -37,6 +37,8 @@ pub struct Policy {
     pub slo: Slo,
     /// How long each data file keeps its records (R2.5).
     pub retention: Retention,
+    /// How `ctxopt-run` runs the project's other hook commands (R8, runbook M-D-001-1).
+    pub hooks: Hooks,
 }
 
 /// Context-budget limits. Runbook: Alert-S-001 above 40,000 initial tokens, rollback above
@@ -129,6 +131,34 @@ impl Default for Retention {
             audit_days: 90,
             hook_log_days: 7,
             state_days: 7,
+        }
+    }
+}
+
+/// How `ctxopt-run` runs a wrapped hook command (R8; runbook M-D-001-1 and P1-001).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Hooks {
+    /// Seconds one run of a wrapped hook may take, retries included, before its process
+    /// group is killed. Below Claude Code's own default (600 s; 60 s before 2.1.3) so that the
+    /// runner, not the client, stops a hung hook and records it.
+    pub timeout_seconds: u32,
+    /// Extra attempts after a failure (never after exit 2, a deliberate block, or a timeout).
+    pub retries: u32,
+    /// Wait before the first retry, in milliseconds; doubled before each further one.
+    pub backoff_ms: u64,
+    /// Consecutive failed runs after which the circuit breaker disables a hook until
+    /// `ctxopt hooks enable`; 0 turns the breaker off.
+    pub breaker_failures: u32,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 30,
+            retries: 1,
+            backoff_ms: 200,
+            breaker_failures: 5,
         }
     }
 }

@@ -108,6 +108,14 @@ pub enum Record {
         /// The fault's first line, when `success` is false.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<Text>,
+        /// Which attempt of a run this was, for a hook wrapped by `ctxopt-run` (1, then 2 for
+        /// the first retry, …); absent for ctxopt's own hooks, which do not retry.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// The wrapped hook did not run because it is disabled (renamed `*.disabled`, turned
+        /// off by `ctxopt hooks disable`, or by the circuit breaker); present only when true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        disabled: bool,
     },
     /// A hook run's own latency, from the start of `main` to its records being built.
     HookLatency {

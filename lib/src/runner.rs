@@ -161,6 +161,8 @@ impl Run<'_> {
                     error: first_fault
                         .as_deref()
                         .map(|e| Text::new(e, record::MAX_ERROR_CHARS)),
+                    attempt: None,
+                    disabled: false,
                 },
                 self.now,
             ),
@@ -367,6 +369,8 @@ fn record_panic(ctx: &PanicContext, message: &str, location: &str) {
             success: false,
             decision: None,
             error: Some(Text::new(message, record::MAX_ERROR_CHARS)),
+            attempt: None,
+            disabled: false,
         },
         now,
     ));

@@ -11,6 +11,7 @@ use ctxopt::gitexclude;
 use ctxopt::install::{self, ChangeKind, FileAction, InstallReport, Mode, UninstallReport};
 use ctxopt::precommit::{self, Action, Plan, Removal};
 use ctxopt::project;
+use ctxopt::wrap::settings::{self as wrap_settings, Scope};
 use serde_json::{Value, json};
 
 use crate::InstallArgs;
@@ -36,7 +37,13 @@ pub fn install(args: &InstallArgs, uninstall: bool) -> Result<Status, CliError> 
             Some(dir) => project::absolute(dir),
             None => install::default_bin_dir()?,
         };
-        let report = install::install(&project, &bin_dir, mode, ctxopt::record::now())?;
+        let scope = match (args.wrap_existing, args.wrap_committed) {
+            (_, true) => Scope::Committed,
+            (true, false) => Scope::Local,
+            (false, false) => Scope::Keep,
+        };
+        let report =
+            install::install_wrapping(&project, &bin_dir, scope, mode, ctxopt::record::now())?;
         if args.json {
             install_json(&report).to_string()
         } else {
@@ -54,11 +61,12 @@ fn install_text(report: &InstallReport) -> String {
     let hook_writes = matches!(&report.precommit, Plan::Install(plan) if plan.writes());
     let exclude_writes =
         matches!(&report.git_exclude, gitexclude::Plan::Write(plan) if plan.writes());
-    if !report.changed && !hook_writes && !exclude_writes {
+    if !report.changed && !hook_writes && !exclude_writes && !report.wrap.edits() {
         return format!(
-            "already installed in {settings}; nothing changed\n{}\n{}",
+            "already installed in {settings}; nothing changed\n{}\n{}{}",
             precommit_text(&report.precommit, dry),
-            exclude_text(&report.git_exclude, dry)
+            exclude_text(&report.git_exclude, dry),
+            wrap_text(&report.wrap, dry)
         );
     }
     let mut out = String::new();
@@ -92,6 +100,7 @@ fn install_text(report: &InstallReport) -> String {
     }
     let _ = writeln!(out, "{}", precommit_text(&report.precommit, dry));
     let _ = writeln!(out, "{}", exclude_text(&report.git_exclude, dry));
+    out.push_str(&wrap_text(&report.wrap, dry));
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -232,6 +241,81 @@ fn precommit_removal_text(report: &precommit::UninstallReport, dry: bool) -> Str
     out
 }
 
+/// What install did (or would do) about the project's other hooks: one line per handler
+/// wrapped, updated or left alone, each ending in a newline; nothing when there are none.
+fn wrap_text(plan: &wrap_settings::InstallPlan, dry: bool) -> String {
+    let mut out = String::new();
+    for change in plan.changes() {
+        let e = &change.entry;
+        let _ = match &change.action {
+            wrap_settings::Action::Wrapped => writeln!(
+                out,
+                "{} {} in {} through ctxopt-run as {} (was: {})",
+                verb(dry, "route"),
+                e.event,
+                e.settings_file,
+                e.name,
+                e.original
+            ),
+            wrap_settings::Action::Updated { .. } => writeln!(
+                out,
+                "{} the ctxopt-run path of {} ({} in {})",
+                verb(dry, "update"),
+                e.name,
+                e.event,
+                e.settings_file
+            ),
+            wrap_settings::Action::Present => writeln!(
+                out,
+                "already through ctxopt-run: {} ({} in {})",
+                e.name, e.event, e.settings_file
+            ),
+        };
+    }
+    for skip in plan.skipped() {
+        let _ = writeln!(
+            out,
+            "not wrapped: {} in {}: {} ({})",
+            skip.event, skip.settings_file, skip.command, skip.reason
+        );
+    }
+    out
+}
+
+fn wrap_json(plan: &wrap_settings::InstallPlan) -> Value {
+    let changes: Vec<Value> = plan
+        .changes()
+        .iter()
+        .map(|c| {
+            json!({
+                "settings_file": c.entry.settings_file,
+                "event": c.entry.event,
+                "name": c.entry.name,
+                "original": c.entry.original,
+                "command": c.entry.command,
+                "action": match c.action {
+                    wrap_settings::Action::Wrapped => "wrapped",
+                    wrap_settings::Action::Updated { .. } => "updated",
+                    wrap_settings::Action::Present => "present",
+                },
+            })
+        })
+        .collect();
+    let skipped: Vec<Value> = plan
+        .skipped()
+        .iter()
+        .map(|s| {
+            json!({
+                "settings_file": s.settings_file,
+                "event": s.event,
+                "command": s.command,
+                "reason": s.reason.to_string(),
+            })
+        })
+        .collect();
+    json!({"wrapped": changes, "not_wrapped": skipped})
+}
+
 /// `verb` as a dry run says it ("would add") or a real run ("added").
 fn verb(dry_run: bool, verb: &str) -> String {
     if dry_run {
@@ -280,6 +364,7 @@ fn install_json(report: &InstallReport) -> Value {
         "manifest": report.paths.manifest.display().to_string(),
         "precommit": precommit_json(&report.precommit),
         "git_exclude": exclude_json(&report.git_exclude),
+        "other_hooks": wrap_json(&report.wrap),
     })
 }
 
@@ -334,6 +419,24 @@ fn uninstall_text(report: &UninstallReport) -> String {
     if let Some(exclude) = &report.git_exclude {
         let _ = writeln!(out, "{}", exclude_removal_text(exclude, dry));
     }
+    for e in &report.unwrap.restored {
+        let _ = writeln!(
+            out,
+            "{} the original command of {} ({} in {}): {}",
+            verb(dry, "restore"),
+            e.name,
+            e.event,
+            e.settings_file,
+            e.original
+        );
+    }
+    for e in &report.unwrap.left {
+        let _ = writeln!(
+            out,
+            "left {} ({} in {}) alone: its command changed since install; the original was: {}",
+            e.name, e.event, e.settings_file, e.original
+        );
+    }
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -386,6 +489,20 @@ fn uninstall_json(report: &UninstallReport) -> Value {
                 gitexclude::Removal::Unterminated => "unterminated",
             },
         })),
+        "other_hooks": {
+            "restored": report.unwrap.restored.iter().map(|e| json!({
+                "settings_file": e.settings_file,
+                "event": e.event,
+                "name": e.name,
+                "command": e.original,
+            })).collect::<Vec<_>>(),
+            "left": report.unwrap.left.iter().map(|e| json!({
+                "settings_file": e.settings_file,
+                "event": e.event,
+                "name": e.name,
+                "original": e.original,
+            })).collect::<Vec<_>>(),
+        },
     })
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod hooks_cmd;
 mod install;
 mod prune;
 mod restore;
@@ -53,6 +54,10 @@ enum Command {
     /// Restore a config file from its last-known-good copy (`X.backup`), after validating
     /// the copy; the broken file is kept aside.
     RestoreConfig(restore::RestoreArgs),
+    /// The project's hook commands: list them with failures and p95 latency over 24 h,
+    /// disable or enable one (runbook P1-001).
+    #[command(subcommand)]
+    Hooks(hooks_cmd::HooksCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +69,10 @@ struct ProjectArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "clap flags, each an independent switch on the command line"
+)]
 struct InstallArgs {
     #[command(flatten)]
     project: ProjectArg,
@@ -76,6 +85,17 @@ struct InstallArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
+    /// Install only: run the project's other hook commands through `ctxopt-run`.
+    ///
+    /// Timeout, retries, per-hook metrics and a circuit breaker for the hooks in
+    /// `.claude/settings.local.json`; those in the committed `.claude/settings.json` are
+    /// listed, not changed. Uninstall restores each original command.
+    #[arg(long)]
+    wrap_existing: bool,
+    /// Install only, with --wrap-existing: wrap the committed `.claude/settings.json`'s hooks
+    /// too (writes this machine's path to `ctxopt-run` into it).
+    #[arg(long, requires = "wrap_existing")]
+    wrap_committed: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +118,7 @@ fn main() -> ExitCode {
         Command::Prune(args) => prune::prune(&args),
         Command::Validate(args) => validate::validate(&args),
         Command::RestoreConfig(args) => restore::restore(&args),
+        Command::Hooks(command) => hooks_cmd::hooks(&command),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),
