@@ -19,6 +19,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::config::discover::Locations;
+use crate::guard;
 use crate::hook::{Context, Evaluation, FailurePolicy, Hook};
 use crate::outcome::Outcome;
 use crate::project::{self, PROJECT_ENV};
@@ -92,7 +93,7 @@ pub fn main(hook: Hook) -> ExitCode {
         event: event_name.clone(),
         envelope: envelope.clone(),
         data: Some(ctx.data.clone()),
-        decides: false,
+        decides: decides_on_protected(hook, parsed.as_ref().ok()),
     });
 
     let evaluation = match parsed {
@@ -123,6 +124,18 @@ pub fn main(hook: Hook) -> ExitCode {
     }
     emit(evaluation.outcome, &event);
     ExitCode::SUCCESS
+}
+
+/// Whether this run decides on a tool call that targets a protected path: then the guard's
+/// closed failure policy applies, and a panic denies the call instead of letting it through.
+/// A cheap reading by name ([`guard::mentions_protected`]); the guard itself decides exactly.
+fn decides_on_protected(hook: Hook, input: Option<&HookInput>) -> bool {
+    match (hook, input.map(|i| &i.event)) {
+        (Hook::PreToolUse, Some(Event::PreToolUse(call))) => {
+            guard::mentions_protected(&call.tool_input.to_string())
+        }
+        _ => false,
+    }
 }
 
 /// The facts of one run the records are built from.
@@ -326,8 +339,7 @@ fn install_panic_hook() {
         if let Some(ctx) = ctx {
             record_panic(ctx, &message, &location);
         }
-        let closed =
-            ctx.is_some_and(|c| c.decides && c.hook.failure_policy() == FailurePolicy::Closed);
+        let closed = ctx.is_some_and(|c| c.decides);
         let _ = writeln!(
             io::stderr(),
             "{message}{location}; this is a ctxopt bug; {}",

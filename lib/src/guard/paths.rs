@@ -1,8 +1,33 @@
-//! Protected paths and path normalisation. IN PROGRESS — interface fixed.
+//! Protected paths and path normalisation.
+//!
+//! **Protected** (P = project, C = `$CLAUDE_CONFIG_DIR` or `~/.claude`, M = managed dir):
+//! `P/.claude/settings.json`, `P/.claude/settings.local.json`, `C/settings.json` (and
+//! `~/.claude/settings.json`), `~/.claude.json` (and `C/.claude.json`), `M/managed-settings.json`,
+//! `M/managed-mcp.json`, `M/managed-settings.d/**`, `P/.mcp.json`, `P/.claude/ctxopt.json`,
+//! `P/.claude/canary.json`, the last-known-good copies `X.backup` and kept-aside `X.broken-*`
+//! of those files, `P/.claude/hooks/**` (ctxopt's data dir included), `P/.deploy/**`, the
+//! runbook's backup dir `P/.kiro/specs/context-optimization/backup/**`, and the git pre-commit
+//! hook ctxopt installs (`P/.git/hooks/pre-commit`, `pre-commit.ctxopt-chained`). Not
+//! protected, on purpose: skills, agents, commands and `CLAUDE.md` — the user's work product.
+//!
+//! **Normalisation** ([`normalize`], for words a shell expands): `~`, `~/…`, `$HOME`,
+//! `${HOME}`, `$CLAUDE_PROJECT_DIR`, `${CLAUDE_PROJECT_DIR}`, `$PWD` are expanded; any other
+//! `$`, a glob (`*?[`), a brace or a backtick makes the path unjudgeable (`None`); a relative
+//! path is taken from the anchors' `cwd`; `.`, `..` and repeated slashes are removed
+//! lexically; then the longest existing prefix is canonicalised, so a symlink to `.claude`
+//! from elsewhere resolves to the file it names. [`normalize_literal`] is the same for a
+//! tool's `file_path`, where only a leading `~` is special.
+//!
+//! Known limits: a hard link made earlier to a protected file is invisible to a path check;
+//! `..` after a symlink is resolved lexically; the file system can change between the check
+//! and the write. The snapshot (PostToolUse) is the line behind these.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::config::discover::Locations;
+
+/// Longest raw path judged; longer is unjudgeable.
+const MAX_PATH_BYTES: usize = 4096;
 
 /// What normalisation resolves names against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,13 +40,112 @@ pub struct Anchors {
     pub project: PathBuf,
 }
 
-/// `raw` as an absolute, normalised path: variables and `~` expanded, made absolute against
-/// `anchors.cwd`, `.`/`..`/repeated slashes removed, and the longest existing prefix's
-/// symlinks resolved. `None` when the path cannot be judged statically (another `$VAR`, a
-/// glob, a command substitution).
+/// How a raw path is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Shell,
+    Literal,
+}
+
+/// `raw`, a word a shell would expand, as an absolute normalised path; `None` when it cannot
+/// be judged statically (see the module doc).
 #[must_use]
-pub fn normalize(_raw: &str, _anchors: &Anchors) -> Option<PathBuf> {
-    None
+pub fn normalize(raw: &str, anchors: &Anchors) -> Option<PathBuf> {
+    normalize_with(raw, anchors, Syntax::Shell)
+}
+
+/// Like [`normalize`], for a tool's `file_path`: only a leading `~` is expanded.
+#[must_use]
+pub fn normalize_literal(raw: &str, anchors: &Anchors) -> Option<PathBuf> {
+    normalize_with(raw, anchors, Syntax::Literal)
+}
+
+fn normalize_with(raw: &str, anchors: &Anchors, syntax: Syntax) -> Option<PathBuf> {
+    if raw.is_empty() || raw.len() > MAX_PATH_BYTES || raw.contains('\0') {
+        return None;
+    }
+    let expanded = match syntax {
+        Syntax::Literal => expand_tilde(raw, &anchors.home)?,
+        Syntax::Shell => expand_shell(raw, anchors)?,
+    };
+    let absolute = if Path::new(&expanded).is_absolute() {
+        PathBuf::from(expanded)
+    } else {
+        anchors.cwd.join(expanded)
+    };
+    Some(resolve_existing_prefix(&lexical(&absolute)))
+}
+
+fn expand_tilde(raw: &str, home: &Path) -> Option<String> {
+    if raw == "~" {
+        return Some(home.to_string_lossy().into_owned());
+    }
+    if let Some(rest) = raw.strip_prefix("~/") {
+        return Some(format!("{}/{rest}", home.to_string_lossy()));
+    }
+    if raw.starts_with('~') {
+        return None;
+    }
+    Some(raw.to_owned())
+}
+
+fn expand_shell(raw: &str, anchors: &Anchors) -> Option<String> {
+    if raw.contains(['*', '?', '[', '{', '`']) && !raw.contains("${") {
+        return None;
+    }
+    let mut text = expand_tilde(raw, &anchors.home)?;
+    let vars = [
+        ("${CLAUDE_PROJECT_DIR}", &anchors.project),
+        ("$CLAUDE_PROJECT_DIR", &anchors.project),
+        ("${HOME}", &anchors.home),
+        ("$HOME", &anchors.home),
+        ("${PWD}", &anchors.cwd),
+        ("$PWD", &anchors.cwd),
+    ];
+    for (name, value) in vars {
+        text = text.replace(name, &value.to_string_lossy());
+    }
+    if text.contains(['$', '*', '?', '[', '{', '`']) {
+        return None;
+    }
+    Some(text)
+}
+
+/// `.`, `..` and repeated separators removed without touching the file system.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(part) => out.push(part),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// The longest existing prefix canonicalised (symlinks resolved), the rest appended.
+fn resolve_existing_prefix(path: &Path) -> PathBuf {
+    let mut prefix = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&prefix) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (prefix.file_name().map(ToOwned::to_owned), prefix.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                prefix = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// Why a path is protected, and how a person changes it deliberately.
@@ -35,30 +159,397 @@ pub struct Protection {
     pub how_to_change: String,
 }
 
+impl Protection {
+    /// One sentence for a deny reason: the path, what it is, how a person changes it.
+    #[must_use]
+    pub fn message(&self) -> String {
+        format!(
+            "{} is protected by ctxopt: {}. {}",
+            self.path.display(),
+            self.what,
+            self.how_to_change
+        )
+    }
+}
+
+/// Whether an entry protects one file or a whole tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Exactly this file (and its `X.backup` / `X.broken-*` when it keeps a copy).
+    File,
+    /// This directory and everything below it.
+    Tree,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    path: PathBuf,
+    scope: Scope,
+    copies: bool,
+    what: String,
+    how: String,
+}
+
 /// The set of protected paths of a project and its user.
 #[derive(Debug, Clone)]
 pub struct Protected {
-    _private: (),
+    entries: Vec<Entry>,
 }
 
+const BY_HAND: &str = "A person changes it by hand outside the agent (an editor, a terminal)";
+
 impl Protected {
-    /// The default protected paths (see the module doc of [`crate::guard`]) of `project` for
-    /// the user at `locations`.
+    /// The default protected paths (see the module doc) of `project` for the user at
+    /// `locations`. Pure path computation; the paths are canonicalised as far as they exist.
     #[must_use]
-    pub fn for_project(_project: &Path, _locations: &Locations) -> Self {
-        Self { _private: () }
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one table of the protected paths, kept together"
+    )]
+    pub fn for_project(project: &Path, locations: &Locations) -> Self {
+        let claude = project.join(".claude");
+        let config_dir = locations.config_dir();
+        let settings_how = format!(
+            "{BY_HAND}; ctxopt's own hook entries are managed with `ctxopt install` / `ctxopt uninstall`"
+        );
+        let mut set = Self {
+            entries: Vec::new(),
+        };
+        let files: [(PathBuf, &str, &str); 12] = [
+            (
+                claude.join("settings.json"),
+                "Claude Code's project settings",
+                &settings_how,
+            ),
+            (
+                claude.join("settings.local.json"),
+                "Claude Code's local project settings",
+                &settings_how,
+            ),
+            (
+                config_dir.join("settings.json"),
+                "Claude Code's user settings",
+                BY_HAND,
+            ),
+            (
+                locations.home.join(".claude/settings.json"),
+                "Claude Code's user settings",
+                BY_HAND,
+            ),
+            (
+                locations.home.join(".claude.json"),
+                "Claude Code's app state and user MCP servers",
+                "A person changes it with `claude mcp …` or by hand outside the agent",
+            ),
+            (
+                locations.claude_json(),
+                "Claude Code's app state and user MCP servers",
+                "A person changes it with `claude mcp …` or by hand outside the agent",
+            ),
+            (
+                locations.managed_dir.join("managed-settings.json"),
+                "managed (enterprise) settings",
+                "An administrator changes it",
+            ),
+            (
+                locations.managed_dir.join("managed-mcp.json"),
+                "managed (enterprise) MCP servers",
+                "An administrator changes it",
+            ),
+            (
+                project.join(".mcp.json"),
+                "the project's MCP servers",
+                BY_HAND,
+            ),
+            (claude.join("ctxopt.json"), "ctxopt's policy", BY_HAND),
+            (
+                claude.join("canary.json"),
+                "the canary release settings",
+                BY_HAND,
+            ),
+            (
+                project.join(".git/hooks/pre-commit"),
+                "the git pre-commit hook ctxopt installed",
+                "It is managed with `ctxopt install` / `ctxopt uninstall`",
+            ),
+        ];
+        for (path, what, how) in files {
+            set.push(&path, Scope::File, true, what, how);
+        }
+        set.push(
+            &project.join(".git/hooks/pre-commit.ctxopt-chained"),
+            Scope::File,
+            false,
+            "the project's own pre-commit hook, chained by ctxopt",
+            BY_HAND,
+        );
+        let trees: [(PathBuf, &str, &str); 5] = [
+            (
+                claude.join("hooks/data"),
+                "ctxopt's data directory (metrics, logs, state)",
+                "It is written only by ctxopt's hooks and `ctxopt prune`",
+            ),
+            (
+                claude.join("hooks"),
+                "the project's hook scripts",
+                "A person changes them by hand outside the agent; `ctxopt hooks disable|enable NAME` turns one off or on",
+            ),
+            (
+                project.join(".deploy"),
+                "the deploy history",
+                "It is written by ctxopt's deploy and rollback commands",
+            ),
+            (
+                project.join(".kiro/specs/context-optimization/backup"),
+                "the config backups",
+                "They are written by ctxopt's backup commands",
+            ),
+            (
+                locations.managed_dir.join("managed-settings.d"),
+                "managed (enterprise) settings",
+                "An administrator changes them",
+            ),
+        ];
+        for (path, what, how) in trees {
+            set.push(&path, Scope::Tree, false, what, how);
+        }
+        set
     }
 
-    /// Whether the normalised `path` is protected, and why.
-    #[must_use]
-    pub fn check(&self, _path: &Path) -> Option<Protection> {
-        None
+    fn push(&mut self, path: &Path, scope: Scope, copies: bool, what: &str, how: &str) {
+        self.entries.push(Entry {
+            path: resolve_existing_prefix(&lexical(path)),
+            scope,
+            copies,
+            what: what.to_owned(),
+            how: how.to_owned(),
+        });
     }
 
-    /// The protected files that exist now (for the snapshot): files, not directories; the
-    /// files under protected directories (`.claude/hooks/**`) included.
+    /// The set with one more protected path.
     #[must_use]
-    pub fn existing_files(&self) -> Vec<PathBuf> {
-        Vec::new()
+    pub fn with_protected(
+        mut self,
+        path: &Path,
+        scope: Scope,
+        what: impl Into<String>,
+        how_to_change: impl Into<String>,
+    ) -> Self {
+        let (what, how) = (what.into(), how_to_change.into());
+        self.push(path, scope, false, &what, &how);
+        self
+    }
+
+    /// Whether the normalised `path` is protected, and why. The most specific entry wins.
+    #[must_use]
+    pub fn check(&self, path: &Path) -> Option<Protection> {
+        self.entries
+            .iter()
+            .filter(|entry| entry.covers(path))
+            .max_by_key(|entry| entry.path.components().count())
+            .map(|entry| Protection {
+                path: path.to_path_buf(),
+                what: entry.what.clone(),
+                how_to_change: entry.how.clone(),
+            })
+    }
+
+    /// Whether `path` is a directory holding protected paths (for `rm -r`, `mv`, `ln -sfn`).
+    #[must_use]
+    pub fn check_subtree(&self, path: &Path) -> Option<Protection> {
+        self.entries
+            .iter()
+            .find(|entry| entry.path.starts_with(path) && entry.path != path)
+            .map(|entry| Protection {
+                path: path.to_path_buf(),
+                what: format!("a directory holding {}", entry.what),
+                how_to_change: entry.how.clone(),
+            })
+    }
+}
+
+impl Entry {
+    fn covers(&self, path: &Path) -> bool {
+        match self.scope {
+            Scope::Tree => path.starts_with(&self.path),
+            Scope::File => {
+                if path == self.path {
+                    return true;
+                }
+                if !self.copies || path.parent() != self.path.parent() {
+                    return false;
+                }
+                let (Some(name), Some(own)) = (
+                    path.file_name().and_then(|n| n.to_str()),
+                    self.path.file_name().and_then(|n| n.to_str()),
+                ) else {
+                    return false;
+                };
+                name.strip_prefix(own)
+                    .is_some_and(|rest| rest == ".backup" || rest.starts_with(".broken-"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        project: PathBuf,
+        home: PathBuf,
+        set: Protected,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let project = root.join("p");
+        let home = root.join("h");
+        std::fs::create_dir_all(project.join(".claude/hooks")).unwrap();
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        std::fs::create_dir_all(home.join(".claude")).unwrap();
+        let locations = Locations {
+            home: home.clone(),
+            claude_config_dir: None,
+            managed_dir: root.join("managed"),
+        };
+        let set = Protected::for_project(&project, &locations);
+        Fixture {
+            _tmp: tmp,
+            project,
+            home,
+            set,
+        }
+    }
+
+    fn anchors(f: &Fixture, cwd: &Path) -> Anchors {
+        Anchors {
+            cwd: cwd.to_path_buf(),
+            home: f.home.clone(),
+            project: f.project.clone(),
+        }
+    }
+
+    #[test]
+    fn table_of_raw_paths() {
+        let f = fixture();
+        let p = f.project.to_string_lossy().into_owned();
+        let src = f.project.join("src");
+        let cases: &[(&str, &Path, bool)] = &[
+            (".claude/settings.json", &f.project, true),
+            ("../.claude/settings.json", &src, true),
+            ("./.claude//settings.json", &f.project, true),
+            (
+                &format!("{p}/src/../.claude/settings.json"),
+                &f.project,
+                true,
+            ),
+            (
+                &format!("/{p}///.claude//settings.local.json"),
+                &f.project,
+                true,
+            ),
+            ("$CLAUDE_PROJECT_DIR/.mcp.json", &src, true),
+            ("${CLAUDE_PROJECT_DIR}/.claude/ctxopt.json", &src, true),
+            ("~/.claude/settings.json", &src, true),
+            ("$HOME/.claude.json", &src, true),
+            ("${HOME}/.claude.json.backup", &src, true),
+            (".claude/settings.json.backup", &f.project, true),
+            (
+                ".claude/settings.json.broken-20261125T000000Z",
+                &f.project,
+                true,
+            ),
+            (".claude/hooks/data/metrics.jsonl", &f.project, true),
+            (".claude/hooks/guard.sh", &f.project, true),
+            (".claude/hooks/", &f.project, true),
+            (".deploy/history.log", &f.project, true),
+            (".git/hooks/pre-commit", &f.project, true),
+            (".claude/canary.json", &f.project, true),
+            (".claude/skills/x/SKILL.md", &f.project, false),
+            ("src/main.rs", &f.project, false),
+            ("CLAUDE.md", &f.project, false),
+            (".claude/settings.json.txt", &f.project, false),
+            ("/tmp/settings.json", &f.project, false),
+            ("notes/.claude/settings.json", &f.project, false),
+        ];
+        for (raw, cwd, protected) in cases {
+            let path = normalize(raw, &anchors(&f, cwd)).unwrap_or_else(|| panic!("{raw}"));
+            assert_eq!(
+                f.set.check(&path).is_some(),
+                *protected,
+                "{raw} -> {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unjudgeable_words_are_none() {
+        let f = fixture();
+        let a = anchors(&f, &f.project);
+        for raw in [
+            "$X/settings.json",
+            "*.json",
+            ".claude/{a,b}",
+            "~other/x",
+            "`pwd`/x",
+            "",
+        ] {
+            assert_eq!(normalize(raw, &a), None, "{raw}");
+        }
+        assert!(normalize_literal("[id].tsx", &a).is_some());
+    }
+
+    #[test]
+    fn a_symlink_to_dot_claude_is_resolved() {
+        let f = fixture();
+        let link = f.project.join("src/link");
+        std::os::unix::fs::symlink(f.project.join(".claude"), &link).unwrap();
+        let path = normalize("link/settings.json", &anchors(&f, &f.project.join("src"))).unwrap();
+        assert!(f.set.check(&path).is_some(), "{path:?}");
+    }
+
+    #[test]
+    fn a_directory_holding_protected_paths_is_caught_by_subtree() {
+        let f = fixture();
+        let dir = normalize(".claude", &anchors(&f, &f.project)).unwrap();
+        assert!(f.set.check(&dir).is_none());
+        assert!(f.set.check_subtree(&dir).is_some());
+        let src = normalize("src", &anchors(&f, &f.project)).unwrap();
+        assert!(f.set.check_subtree(&src).is_none());
+    }
+
+    #[test]
+    fn the_most_specific_entry_wins() {
+        let f = fixture();
+        let path = normalize(".claude/hooks/data/x", &anchors(&f, &f.project)).unwrap();
+        assert!(f.set.check(&path).unwrap().what.contains("data directory"));
+    }
+
+    #[test]
+    fn normalize_is_idempotent_on_judgeable_paths() {
+        let f = fixture();
+        let a = anchors(&f, &f.project);
+        for raw in ["a/../b/./c", ".claude//hooks/", "~/x/../y", "/", "../../.."] {
+            let once = normalize(raw, &a).unwrap();
+            let twice = normalize(&once.to_string_lossy(), &a).unwrap();
+            assert_eq!(once, twice, "{raw}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalize_never_panics(raw in ".{0,300}") {
+            let a = Anchors {
+                cwd: PathBuf::from("/tmp"),
+                home: PathBuf::from("/nonexistent-home"),
+                project: PathBuf::from("/nonexistent-project"),
+            };
+            let _ = normalize(&raw, &a);
+            let _ = normalize_literal(&raw, &a);
+        }
     }
 }

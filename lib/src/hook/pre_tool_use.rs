@@ -1,12 +1,89 @@
-//! PreToolUse: runs before every tool call. Fails open. In this release it only observes —
-//! its run is recorded by the runner (`hook_execution`, `hook_latency`); the guard, the MCP
-//! limit and the canary guard add their rules here.
+//! PreToolUse: runs before every tool call.
+//!
+//! **The guard** ([`crate::guard`]): a Write, Edit, MultiEdit, NotebookEdit, MCP file tool or
+//! Bash command that would write a protected path is denied with a reason naming the file
+//! and how a person changes it; the denial is audited. In `guard.mode = "warn"` it is audited
+//! only. Failure policy: **closed** for a call that targets a protected path (a command the
+//! guard cannot read that mentions one is denied; a panic while deciding such a call denies
+//! it — see the runner), open otherwise.
 
-use super::{Context, Evaluation};
-use crate::protocol::HookInput;
+use super::{Context, Evaluation, Fault};
+use crate::guard::paths::{Protected, Scope};
+use crate::guard::{self, Verdict};
+use crate::outcome::Outcome;
+use crate::policy::Mode;
+use crate::protocol::{Decision, Event, HookInput};
+use crate::record::{self, Actor, AuditEntry, Severity, Text};
+use crate::store;
+
+/// ctxopt's own binaries: an agent that overwrote them would switch the guard off.
+fn with_binaries(protected: Protected, ctx: &Context) -> Protected {
+    let Some(bin_dir) = &ctx.bin_dir else {
+        return protected;
+    };
+    super::Hook::ALL
+        .iter()
+        .map(|hook| hook.program())
+        .chain(["ctxopt", "ctxopt-run"])
+        .fold(protected, |set, program| {
+            set.with_protected(
+                &bin_dir.join(program),
+                Scope::File,
+                "one of ctxopt's own binaries",
+                "Reinstall it with install/install.sh",
+            )
+        })
+}
 
 /// Evaluates a PreToolUse input.
 #[must_use]
-pub fn evaluate(_input: &HookInput, _ctx: &Context) -> Evaluation {
-    Evaluation::default()
+pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
+    let mut eval = Evaluation::default();
+    let Event::PreToolUse(call) = &input.event else {
+        return eval;
+    };
+    let protected = with_binaries(Protected::for_project(&ctx.project, &ctx.locations), ctx);
+    let anchors = guard::anchors(
+        input.common.cwd.as_deref(),
+        &ctx.locations.home,
+        &ctx.project,
+    );
+    let verdict = guard::decide(call, &anchors, &protected);
+    let Some(reason) = verdict.reason() else {
+        return eval;
+    };
+    let (policy, _) = ctx.policy();
+    let enforce = policy.guard.mode == Mode::Enforce;
+    if enforce {
+        eval.outcome.merge(Outcome {
+            decision: Some(Decision::Deny),
+            reasons: vec![reason.clone()],
+            ..Outcome::default()
+        });
+    }
+    let path = match &verdict {
+        Verdict::Deny { protection, .. } => protection.path.to_string_lossy().into_owned(),
+        Verdict::Unsure { .. } | Verdict::Allow => String::new(),
+    };
+    let entry = AuditEntry {
+        actor: Actor::Agent,
+        action: String::from(if enforce { "deny" } else { "would-deny" }),
+        path,
+        sha256_before: None,
+        sha256_after: None,
+        session_id: Some(input.common.session_id.clone()),
+        tool: Some(call.tool_name.clone()),
+        detail: Some(Text::new(&reason, record::MAX_MESSAGE_CHARS)),
+    };
+    let written = ctx
+        .data
+        .ensure()
+        .and_then(|()| store::append(&ctx.data.audit_log(), entry.line(ctx.now).as_bytes()));
+    if let Err(err) = written {
+        eval.faults.push(Fault {
+            severity: Severity::Medium,
+            error: Box::new(err),
+        });
+    }
+    eval
 }
