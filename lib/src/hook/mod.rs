@@ -1,10 +1,11 @@
 //! The hooks as functions: `evaluate(input, context) -> Evaluation`, with no stdin, stdout,
 //! environment or exit inside. Only [`crate::runner`] touches the process boundary.
 //!
-//! Failure policy, per hook (applied by the runner on every error path, the panic hook
-//! included): all three hooks **fail open** — they observe and record, and a fault of their
-//! own lets the session go on. Later rules that decide (the guard) declare
-//! [`FailurePolicy::Closed`] for the calls they decide on.
+//! Failure policy (applied by the runner on every error path, the panic hook included): all
+//! three hooks **fail open** for their own faults — bad stdin, an unwritable data dir, a full
+//! disk — so the session goes on. The one exception is per call, not per hook: a PreToolUse
+//! call that targets a protected path is decided **closed** ([`FailurePolicy::Closed`]): the
+//! guard denies what it cannot read, and the runner's panic hook denies the call.
 
 mod post_tool_use;
 mod pre_tool_use;
