@@ -672,6 +672,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::too_many_lines, reason = "one table of commands")]
     fn table_of_commands() {
         let s = ".claude/settings.json";
         let cases: Vec<(&str, Vec<Target>)> = vec![
@@ -751,6 +752,39 @@ mod tests {
                 vec![t("${CLAUDE_PROJECT_DIR}/.mcp.json")],
             ),
             ("echo `echo > k`", vec![t("k")]),
+            ("tee out.txt < in.txt", vec![t("out.txt")]),
+            ("cat a | sort | tee -a log.txt | wc -l", vec![t("log.txt")]),
+            ("echo x > a; echo y > b", vec![t("a"), t("b")]),
+            ("true || echo x > c", vec![t("c")]),
+            ("nohup sh -c 'echo > d' &", vec![t("d")]),
+            ("unlink .mcp.json", vec![t(".mcp.json")]),
+            ("install -m 644 src.json .claude/settings.json", vec![t(s)]),
+            (
+                "chown root:root .claude/ctxopt.json",
+                vec![t(".claude/ctxopt.json")],
+            ),
+            ("wget -O ~/.claude.json http://x", vec![t("~/.claude.json")]),
+            (
+                "ruby -e 'File.write(\".claude/settings.json\", \"{}\")'",
+                vec![t(s)],
+            ),
+            ("perl -e 'unlink \".mcp.json\"'", vec![t(".mcp.json")]),
+            (
+                "node -e \"console.log(require('fs').readFileSync('.mcp.json','utf8'))\"",
+                vec![],
+            ),
+            (
+                "while read l; do echo \"$l\" >> out; done < in",
+                vec![t("out")],
+            ),
+            ("case x in x) echo > e;; esac", vec![t("e")]),
+            ("ls -la .claude/", vec![]),
+            (
+                "diff .claude/settings.json .claude/settings.json.backup",
+                vec![],
+            ),
+            ("head -5 ~/.claude.json", vec![]),
+            ("mkdir -p .claude/hooks/new", vec![t(".claude/hooks/new")]),
         ];
         for (command, expected) in cases {
             assert_eq!(targets(command), expected, "{command}");
