@@ -182,6 +182,9 @@ fn check_target(
 }
 
 fn decide_bash(command: &str, anchors: &Anchors, protected: &Protected) -> Verdict {
+    if !shell::could_write(command) {
+        return Verdict::Allow;
+    }
     let writes = match shell::writes(command) {
         Ok(writes) => writes,
         Err(err) if mentions_protected(command) => {

@@ -183,7 +183,8 @@ pub enum Scope {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    path: PathBuf,
+    /// As built (absolute, lexically normalised); resolved on first use, see [`Protected`].
+    raw: PathBuf,
     scope: Scope,
     copies: bool,
     what: String,
@@ -191,9 +192,14 @@ struct Entry {
 }
 
 /// The set of protected paths of a project and its user.
+///
+/// Building it is pure path computation; the entries' symlinks are resolved (a few dozen
+/// `readlink`s) only the first time a path is checked, so a call that writes nothing — a
+/// Read, most Bash commands — pays nothing for them.
 #[derive(Debug, Clone)]
 pub struct Protected {
     entries: Vec<Entry>,
+    resolved: std::cell::OnceCell<Vec<PathBuf>>,
 }
 
 const BY_HAND: &str = "A person changes it by hand outside the agent (an editor, a terminal)";
@@ -214,6 +220,7 @@ impl Protected {
         );
         let mut set = Self {
             entries: Vec::new(),
+            resolved: std::cell::OnceCell::new(),
         };
         let files: [(PathBuf, &str, &str); 12] = [
             (
@@ -317,8 +324,9 @@ impl Protected {
     }
 
     fn push(&mut self, path: &Path, scope: Scope, copies: bool, what: &str, how: &str) {
+        self.resolved = std::cell::OnceCell::new();
         self.entries.push(Entry {
-            path: resolve_existing_prefix(&lexical(path)),
+            raw: lexical(path),
             scope,
             copies,
             what: what.to_owned(),
@@ -340,14 +348,25 @@ impl Protected {
         self
     }
 
+    /// The entries' paths with symlinks of their existing prefixes resolved, computed once.
+    fn resolved(&self) -> &[PathBuf] {
+        self.resolved.get_or_init(|| {
+            self.entries
+                .iter()
+                .map(|entry| resolve_existing_prefix(&entry.raw))
+                .collect()
+        })
+    }
+
     /// Whether the normalised `path` is protected, and why. The most specific entry wins.
     #[must_use]
     pub fn check(&self, path: &Path) -> Option<Protection> {
         self.entries
             .iter()
-            .filter(|entry| entry.covers(path))
-            .max_by_key(|entry| entry.path.components().count())
-            .map(|entry| Protection {
+            .zip(self.resolved())
+            .filter(|(entry, at)| entry.covers(at, path))
+            .max_by_key(|(_, at)| at.components().count())
+            .map(|(entry, _)| Protection {
                 path: path.to_path_buf(),
                 what: entry.what.clone(),
                 how_to_change: entry.how.clone(),
@@ -359,8 +378,9 @@ impl Protected {
     pub fn check_subtree(&self, path: &Path) -> Option<Protection> {
         self.entries
             .iter()
-            .find(|entry| entry.path.starts_with(path) && entry.path != path)
-            .map(|entry| Protection {
+            .zip(self.resolved())
+            .find(|(_, at)| at.starts_with(path) && at.as_path() != path)
+            .map(|(entry, _)| Protection {
                 path: path.to_path_buf(),
                 what: format!("a directory holding {}", entry.what),
                 how_to_change: entry.how.clone(),
@@ -369,19 +389,20 @@ impl Protected {
 }
 
 impl Entry {
-    fn covers(&self, path: &Path) -> bool {
+    /// Whether this entry, resolved to `at`, covers `path`.
+    fn covers(&self, at: &Path, path: &Path) -> bool {
         match self.scope {
-            Scope::Tree => path.starts_with(&self.path),
+            Scope::Tree => path.starts_with(at),
             Scope::File => {
-                if path == self.path {
+                if path == at {
                     return true;
                 }
-                if !self.copies || path.parent() != self.path.parent() {
+                if !self.copies || path.parent() != at.parent() {
                     return false;
                 }
                 let (Some(name), Some(own)) = (
                     path.file_name().and_then(|n| n.to_str()),
-                    self.path.file_name().and_then(|n| n.to_str()),
+                    at.file_name().and_then(|n| n.to_str()),
                 ) else {
                     return false;
                 };

@@ -49,6 +49,37 @@ pub struct ShellError {
     pub message: String,
 }
 
+/// Programs that can write a file given on their command line (or run code that can).
+const WRITERS: &[&str] = &[
+    "tee", "sed", "perl", "cp", "mv", "install", "ln", "rm", "unlink", "rmdir", "shred", "touch",
+    "truncate", "mkdir", "chmod", "chown", "chgrp", "dd", "git", "curl", "wget", "python", "node",
+    "nodejs", "deno", "bun", "ruby", "php", "bash", "sh", "zsh", "dash", "ksh", "eval", "exec",
+    "source", "xargs", "find", "patch", "tar", "unzip", "rsync", "awk", "gawk",
+];
+
+/// Whether `command` could write anything at all: after removing quotes and backslashes (so
+/// `t''ee` reads `tee`), it has a redirection, an expansion, or a word naming a writer. A
+/// cheap pre-check that spares the parser on the common read-only command; it errs towards
+/// `true`.
+#[must_use]
+pub fn could_write(command: &str) -> bool {
+    let plain: String = command
+        .chars()
+        .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+        .collect();
+    if plain.contains(['>', '$', '`']) {
+        return true;
+    }
+    plain
+        .split(|c: char| c.is_whitespace() || ";&|(){}".contains(c))
+        .map(|word| word.rsplit('/').next().unwrap_or(word))
+        .any(|word| {
+            WRITERS
+                .iter()
+                .any(|w| word == *w || (word.starts_with(w) && *w == "python"))
+        })
+}
+
 /// Every write `command` would make, as far as a static reading can tell.
 pub fn writes(command: &str) -> Result<Vec<ShellWrite>, ShellError> {
     let mut walker = Walker::default();
@@ -804,6 +835,48 @@ mod tests {
                 ("b".to_owned(), None)
             ]
         );
+    }
+
+    #[test]
+    fn could_write_errs_towards_true() {
+        for command in [
+            "ls -la",
+            "cat a | grep b | wc -l",
+            "cargo test --workspace",
+            "jq . x.json",
+        ] {
+            assert!(!could_write(command), "{command}");
+        }
+        for command in [
+            "echo x > f",
+            "t''ee f",
+            "\\tee f",
+            "/usr/bin/tee f",
+            "$(printf tee) f",
+            "python3.11 -c x",
+            "cd a && sed -i s/a/b/ f",
+            "X=1 bash",
+            "`x`",
+        ] {
+            assert!(could_write(command), "{command}");
+        }
+    }
+
+    /// Every command of the table that writes something passes the pre-check.
+    #[test]
+    fn the_pre_check_never_hides_a_write() {
+        for command in [
+            "printf {} | tee -a ~/../proj/.claude/settings.json",
+            "git checkout -- .claude/settings.json",
+            "ln -sf /tmp/x .claude/settings.json",
+            "python3 -c \"open('.claude/settings.json','w').write('{}')\"",
+            "install -m 644 src.json .claude/settings.json",
+        ] {
+            assert!(
+                could_write(command) && !writes(command).unwrap().is_empty(),
+                "{command}"
+            );
+        }
     }
 
     #[test]
