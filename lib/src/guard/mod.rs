@@ -31,6 +31,9 @@ use paths::{Anchors, Protected, Protection};
 enum Syntax {
     Literal,
     Shell,
+    /// A shell target written as a tree (`rm -r`, `mv`, `ln -sfn`): a directory holding
+    /// protected paths counts too.
+    ShellTree,
 }
 
 /// File names whose mention in a command the guard treats as "targets a protected path" when
@@ -161,12 +164,12 @@ fn check_target(
 ) -> Verdict {
     let normalized = match syntax {
         Syntax::Literal => paths::normalize_literal(raw, anchors),
-        Syntax::Shell => paths::normalize(raw, anchors),
+        Syntax::Shell | Syntax::ShellTree => paths::normalize(raw, anchors),
     };
     match normalized {
         Some(path) => match protected.check(&path).or_else(|| match syntax {
-            Syntax::Shell => protected.check_subtree(&path),
-            Syntax::Literal => None,
+            Syntax::ShellTree => protected.check_subtree(&path),
+            Syntax::Shell | Syntax::Literal => None,
         }) {
             Some(protection) => Verdict::Deny {
                 protection,
@@ -212,7 +215,12 @@ fn decide_bash(command: &str, anchors: &Anchors, protected: &Protected) -> Verdi
             ..anchors.clone()
         };
         let how = format!("Bash {}", write.how);
-        match check_target(&write.target, &at, protected, &how, Syntax::Shell) {
+        let syntax = if write.recursive() {
+            Syntax::ShellTree
+        } else {
+            Syntax::Shell
+        };
+        match check_target(&write.target, &at, protected, &how, syntax) {
             Verdict::Allow => {}
             Verdict::Unsure { .. } if !mentions_protected(command) => {}
             verdict => return verdict,
