@@ -22,12 +22,14 @@
 //! - [`wrap`] is `ctxopt-run`, the runner for the project's *other* hook commands (timeout,
 //!   retries, circuit breaker, records under each hook's own name), and `ctxopt hooks`.
 
+pub mod budget;
 pub mod config;
 pub mod diagnostic;
 pub mod gitexclude;
 pub mod guard;
 pub mod hook;
 pub mod install;
+pub mod mcp;
 pub mod outcome;
 pub mod policy;
 pub mod precommit;
