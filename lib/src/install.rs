@@ -293,10 +293,23 @@ pub struct Registration {
     pub hook: Hook,
 }
 
-/// Every registration, in the order they are added.
+/// Every registration, in the order they are added (without the opt-in ConfigChange).
 #[must_use]
 pub fn registrations() -> Vec<Registration> {
-    Hook::ALL
+    registrations_for(false)
+}
+
+/// The event `ctxopt install --config-change` adds: Claude Code 2.1.49+ reports settings
+/// changes made during a session; `ctxopt-pre-tool-use` blocks those the agent made. Opt-in,
+/// because a client before 2.1.101 that meets an event it does not know drops the whole
+/// settings file — ctxopt's own hooks with it.
+pub const CONFIG_CHANGE: &str = "ConfigChange";
+
+/// [`registrations`], plus ConfigChange → `ctxopt-pre-tool-use` (no matcher: every source)
+/// when `config_change`.
+#[must_use]
+pub fn registrations_for(config_change: bool) -> Vec<Registration> {
+    let mut regs: Vec<Registration> = Hook::ALL
         .iter()
         .flat_map(|&hook| {
             hook.events().iter().map(move |&event| Registration {
@@ -305,7 +318,15 @@ pub fn registrations() -> Vec<Registration> {
                 hook,
             })
         })
-        .collect()
+        .collect();
+    if config_change {
+        regs.push(Registration {
+            event: CONFIG_CHANGE,
+            matcher: None,
+            hook: Hook::PreToolUse,
+        });
+    }
+    regs
 }
 
 /// SessionStart's matcher tests the source (startup, resume, …); we want all of them, and no
@@ -425,15 +446,24 @@ pub fn install(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<InstallReport, InstallError> {
-    install_wrapping(project, bin_dir, wrap_settings::Scope::Keep, mode, now)
+    install_wrapping(
+        project,
+        bin_dir,
+        wrap_settings::Scope::Keep,
+        false,
+        mode,
+        now,
+    )
 }
 
 /// [`install`], also choosing which of the project's other hooks run through `ctxopt-run`
-/// (`ctxopt install --wrap-existing [--wrap-committed]`).
+/// (`ctxopt install --wrap-existing [--wrap-committed]`), and whether ConfigChange is
+/// registered (`--config-change`; kept once installed).
 pub fn install_wrapping(
     project: &Path,
     bin_dir: &Path,
     scope: wrap_settings::Scope,
+    config_change: bool,
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<InstallReport, InstallError> {
@@ -445,7 +475,17 @@ pub fn install_wrapping(
     let previous = read_manifest(&paths.manifest)?;
 
     let mut root = settings.value.clone();
-    let merged = merge(&mut root, &commands, previous.as_ref(), &settings)?;
+    let config_change = config_change
+        || previous
+            .as_ref()
+            .is_some_and(|m| m.entry(CONFIG_CHANGE).is_some());
+    let merged = merge(
+        &mut root,
+        &commands,
+        previous.as_ref(),
+        &settings,
+        config_change,
+    )?;
     let runner = bin_dir.join(RUN_PROGRAM);
     let recorded_wraps = previous.as_ref().map_or(&[][..], |m| m.wrapped.as_slice());
     let wrap = wrap_settings::InstallPlan::new(
@@ -539,6 +579,7 @@ fn merge(
     commands: &[(Hook, String)],
     previous: Option<&Manifest>,
     settings: &Settings,
+    config_change: bool,
 ) -> Result<Merged, InstallError> {
     let hooks_created = !root.contains_key("hooks");
     let hooks = root
@@ -548,7 +589,7 @@ fn merge(
         .ok_or_else(|| settings.shape("`hooks`", &Value::Null, "an object"))?;
     let mut changes = Vec::new();
     let mut entries = Vec::new();
-    for reg in registrations() {
+    for reg in registrations_for(config_change) {
         let command = commands
             .iter()
             .find(|(hook, _)| *hook == reg.hook)
@@ -986,7 +1027,7 @@ impl Settings {
         let Value::Object(hooks) = hooks else {
             return Err(self.shape("`hooks`", hooks, "an object"));
         };
-        for reg in registrations() {
+        for reg in registrations_for(true) {
             match hooks.get(reg.event) {
                 None | Some(Value::Array(_)) => {}
                 Some(other) => {

@@ -67,9 +67,13 @@ impl Outcome {
                     },
                 )
             }
-            Event::Other => None,
+            Event::ConfigChange { .. } | Event::Other => None,
         };
+        let block =
+            matches!(event, Event::ConfigChange { .. }) && self.decision == Some(Decision::Deny);
         let output = HookOutput {
+            decision: block.then_some("block"),
+            reason: if block { joined(&self.reasons) } else { None },
             system_message: joined(&self.system_messages),
             hook_specific_output: specific,
         };

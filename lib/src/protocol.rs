@@ -130,6 +130,13 @@ pub enum Event {
         /// How long the tool ran, per the client.
         duration_ms: Option<f64>,
     },
+    /// A settings or skills file changed on disk during the session (clients 2.1.49+).
+    ConfigChange {
+        /// `user_settings`, `project_settings`, `local_settings`, `policy_settings`, `skills`.
+        source: Option<String>,
+        /// The file that changed, when the client says.
+        file_path: Option<String>,
+    },
     /// Any event ctxopt has no type for; tolerated, never an error.
     Other,
 }
@@ -143,6 +150,7 @@ impl Event {
             Self::PreToolUse(_) => "PreToolUse",
             Self::PostToolUse { .. } => "PostToolUse",
             Self::PostToolUseFailure { .. } => "PostToolUseFailure",
+            Self::ConfigChange { .. } => "ConfigChange",
             Self::Other => "Other",
         }
     }
@@ -154,7 +162,7 @@ impl Event {
             Self::PreToolUse(call)
             | Self::PostToolUse { call, .. }
             | Self::PostToolUseFailure { call, .. } => Some(call),
-            Self::SessionStart { .. } | Self::Other => None,
+            Self::SessionStart { .. } | Self::ConfigChange { .. } | Self::Other => None,
         }
     }
 }
@@ -192,6 +200,8 @@ struct RawInput {
     error: Option<String>,
     #[serde(default)]
     is_interrupt: Option<bool>,
+    #[serde(default)]
+    file_path: Option<String>,
 }
 
 impl HookInput {
@@ -243,6 +253,10 @@ impl RawInput {
                 is_interrupt: self.is_interrupt.unwrap_or(false),
                 duration_ms: self.duration_ms,
             },
+            "ConfigChange" => Event::ConfigChange {
+                source: self.source.clone(),
+                file_path: self.file_path.clone(),
+            },
             "" => return Err(shape("hook_event_name")),
             _ => Event::Other,
         };
@@ -281,6 +295,12 @@ pub enum Decision {
 /// The stdout reply. Serializes to exactly the documented keys; absent parts are omitted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HookOutput {
+    /// Top-level `"block"` (ConfigChange and the other events that read a top-level decision).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<&'static str>,
+    /// Why, with [`HookOutput::decision`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// A warning shown to the user.
     #[serde(rename = "systemMessage", skip_serializing_if = "Option::is_none")]
     pub system_message: Option<String>,
@@ -404,12 +424,12 @@ mod tests {
     #[test]
     fn pre_tool_use_deny_serializes_exactly() {
         let out = HookOutput {
-            system_message: None,
             hook_specific_output: Some(HookSpecificOutput::PreToolUse {
                 permission_decision: Some(Decision::Deny),
                 permission_decision_reason: Some(String::from("no")),
                 additional_context: None,
             }),
+            ..HookOutput::default()
         };
         assert_eq!(
             out.to_json(),
@@ -424,6 +444,7 @@ mod tests {
             hook_specific_output: Some(HookSpecificOutput::SessionStart {
                 additional_context: String::from("ctx"),
             }),
+            ..HookOutput::default()
         };
         assert_eq!(
             out.to_json(),

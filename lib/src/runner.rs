@@ -351,12 +351,12 @@ fn install_panic_hook() {
         );
         if closed {
             let output = HookOutput {
-                system_message: None,
                 hook_specific_output: Some(HookSpecificOutput::PreToolUse {
                     permission_decision: Some(Decision::Deny),
                     permission_decision_reason: Some(format!("ctxopt guard error: {message}")),
                     additional_context: None,
                 }),
+                ..HookOutput::default()
             };
             let _ = writeln!(io::stdout(), "{}", output.to_json());
         }

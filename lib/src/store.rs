@@ -37,7 +37,7 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+    pub(crate) fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
         Self {
             action,
             path: path.to_owned(),

@@ -42,8 +42,14 @@ pub fn install(args: &InstallArgs, uninstall: bool) -> Result<Status, CliError> 
             (true, false) => Scope::Local,
             (false, false) => Scope::Keep,
         };
-        let report =
-            install::install_wrapping(&project, &bin_dir, scope, mode, ctxopt::record::now())?;
+        let report = install::install_wrapping(
+            &project,
+            &bin_dir,
+            scope,
+            args.config_change,
+            mode,
+            ctxopt::record::now(),
+        )?;
         if args.json {
             install_json(&report).to_string()
         } else {

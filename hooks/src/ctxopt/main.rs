@@ -96,6 +96,13 @@ struct InstallArgs {
     /// too (writes this machine's path to `ctxopt-run` into it).
     #[arg(long, requires = "wrap_existing")]
     wrap_committed: bool,
+    /// Install only: also register Claude Code's ConfigChange event (clients 2.1.49+), where
+    /// the guard blocks a settings change the agent makes during a tool call.
+    ///
+    /// Opt-in: a client older than 2.1.101 drops a whole settings file that names an event it
+    /// does not know. Kept by later installs; removed by uninstall.
+    #[arg(long)]
+    config_change: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -364,6 +364,11 @@ struct WatchedProject {
 /// The hash of what ctxopt validates in `~/.claude.json` (`mcpServers` and
 /// `projects.*.mcpServers`); `None` when the bytes do not have that shape (then the whole
 /// file's hash stands in).
+#[must_use]
+pub fn claude_json_digest(bytes: &[u8]) -> Option<String> {
+    watched_digest(bytes)
+}
+
 fn watched_digest(bytes: &[u8]) -> Option<String> {
     let watched: Watched = serde_json::from_slice(bytes).ok()?;
     serde_json::to_vec(&watched).ok().map(|b| sha256_hex(&b))
@@ -898,6 +903,7 @@ pub fn note_own_write(
 ) -> Result<(), StoreError> {
     let kind = Kind::of_path(path);
     let before = before.map(|b| (sha256_hex(b), kind.and_then(|k| watched_for(k, b))));
+    crate::guard::snapshot::note_own_write(data, path)?;
     note(
         data,
         path,

@@ -204,12 +204,15 @@ pub fn could_write(command: &str) -> bool {
     if plain.contains('{') && (plain.contains(',') || plain.contains("..")) {
         return true;
     }
-    for segment in plain.split(|c: char| ";&|(){}\n".contains(c)) {
+    // Braces are not split on: `echo[{}]` is one glob word in command position.
+    for segment in plain.split(|c: char| ";&|()\n".contains(c)) {
         let mut words = segment.split_whitespace().skip_while(|word| {
-            word.split_once('=').is_some_and(|(name, _)| {
-                name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            })
+            *word == "{"
+                || *word == "}"
+                || word.split_once('=').is_some_and(|(name, _)| {
+                    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
         });
         if words.next().is_some_and(|name| {
             name.contains(['*', '?']) || (name.contains('[') && name.contains(']'))

@@ -7,6 +7,7 @@
 //! call that targets a protected path is decided **closed** ([`FailurePolicy::Closed`]): the
 //! guard denies what it cannot read, and the runner's panic hook denies the call.
 
+mod config_change;
 mod post_tool_use;
 mod pre_tool_use;
 mod session_start;
@@ -79,7 +80,10 @@ impl Hook {
     pub fn evaluate(self, input: &HookInput, ctx: &Context) -> Evaluation {
         match self {
             Self::SessionStart => session_start::evaluate(input, ctx),
-            Self::PreToolUse => pre_tool_use::evaluate(input, ctx),
+            Self::PreToolUse => match input.event {
+                crate::protocol::Event::ConfigChange { .. } => config_change::evaluate(input, ctx),
+                _ => pre_tool_use::evaluate(input, ctx),
+            },
             Self::PostToolUse => post_tool_use::evaluate(input, ctx),
         }
     }

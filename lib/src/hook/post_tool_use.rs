@@ -2,16 +2,27 @@
 //! call as a `tool_use` record: the tool, its `tool_use_id`, success, the client's
 //! `duration_ms`, and what a query needs of the input (a path, a short command prefix, an
 //! error's first line) — never the tool's input or output as such.
+//!
+//! Then the guard's last line ([`snapshot::after_call`]): a protected file the call changed is
+//! restored from its copy, the changed version kept in `quarantine/`, the repair audited, and
+//! the model (`additionalContext`) and the user (`systemMessage`) told. Claude Code's own
+//! writes are reported to the user only.
 
 use serde_json::Value;
 
-use super::{Context, Evaluation};
+use std::path::Path;
+
+use super::{Context, Evaluation, Fault};
+use crate::config::lastgood;
+use crate::guard::paths::Protected;
+use crate::guard::snapshot::{self, ChangeKind};
 use crate::protocol::{self, Event, HookInput, ToolCall};
+use crate::record::Severity;
 use crate::record::{MAX_COMMAND_CHARS, MAX_ERROR_CHARS, MAX_MESSAGE_CHARS, Record, Text};
 
 /// Evaluates a PostToolUse or PostToolUseFailure input.
 #[must_use]
-pub fn evaluate(input: &HookInput, _ctx: &Context) -> Evaluation {
+pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
     let record = match &input.event {
         Event::PostToolUse {
             call,
@@ -32,9 +43,114 @@ pub fn evaluate(input: &HookInput, _ctx: &Context) -> Evaluation {
         } => tool_use(call, false, *duration_ms, Some(error), *is_interrupt),
         _ => return Evaluation::default(),
     };
-    Evaluation {
+    let mut eval = Evaluation {
         records: vec![record],
         ..Evaluation::default()
+    };
+    if let Some(call) = input.event.tool_call() {
+        repair(input, call, ctx, &mut eval);
+    }
+    eval
+}
+
+/// The guard's last line, after the call: a protected file the call changed is restored and
+/// the model and the user are told ([`snapshot::after_call`]).
+fn repair(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut Evaluation) {
+    if !snapshot::can_change_files(&call.tool_name) {
+        return;
+    }
+    let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
+    let the_call = snapshot::Call {
+        session_id: &input.common.session_id,
+        tool_use_id: call.tool_use_id.as_deref().unwrap_or(""),
+        tool_name: &call.tool_name,
+    };
+    let repair = snapshot::after_call(&ctx.data, &watch, the_call, ctx.now);
+    for err in repair.errors {
+        eval.faults.push(Fault {
+            severity: Severity::High,
+            error: Box::new(err),
+        });
+    }
+    if repair.changes.is_empty() {
+        return;
+    }
+    let protected = Protected::for_project(&ctx.project, &ctx.locations);
+    let show = |path: &Path| match path.strip_prefix(&ctx.project) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => lastgood::shell_path(path, &ctx.locations.home),
+    };
+    let tool = &call.tool_name;
+    for change in &repair.changes {
+        let name = show(&change.path);
+        let (what, how) = protected.check(&change.path).map_or_else(
+            || {
+                (
+                    String::from("a protected file"),
+                    String::from("A person changes it by hand outside the agent"),
+                )
+            },
+            |p| (p.what, p.how_to_change),
+        );
+        let kept = change
+            .quarantined
+            .as_deref()
+            .map(|q| format!(" The changed version is kept as {}.", show(q)))
+            .unwrap_or_default();
+        let person = format!("the agent may not change {what}. {how}.");
+        let (context, message) = match &change.kind {
+            ChangeKind::Restored => (
+                Some(format!(
+                    "ctxopt restored {name}: it was changed during this {tool} call; {person}{kept}"
+                )),
+                format!(
+                    "ctxopt: the agent's {tool} call changed {name}; ctxopt restored it.{kept}"
+                ),
+            ),
+            ChangeKind::Recreated => (
+                Some(format!(
+                    "ctxopt restored {name}: it was deleted during this {tool} call; {person}"
+                )),
+                format!("ctxopt: the agent's {tool} call deleted {name}; ctxopt restored it."),
+            ),
+            ChangeKind::Removed => (
+                Some(format!(
+                    "ctxopt removed {name}: it was created during this {tool} call in a protected place; {person}{kept}"
+                )),
+                format!(
+                    "ctxopt: the agent's {tool} call created {name} in a protected place; ctxopt removed it.{kept}"
+                ),
+            ),
+            ChangeKind::Unrepairable(why) => (
+                Some(format!(
+                    "{name} was changed during this {tool} call, and ctxopt could not restore it ({why}); {person}"
+                )),
+                format!(
+                    "ctxopt: the agent's {tool} call changed {name}, and ctxopt could not restore it ({why}); check it by hand."
+                ),
+            ),
+            ChangeKind::DirectoryChanged => (
+                Some(format!(
+                    "{name} was changed during this {tool} call; {person}"
+                )),
+                format!(
+                    "ctxopt: the agent's {tool} call changed {name}; check it by hand (see audit.log)."
+                ),
+            ),
+            ChangeKind::ClientWrite(what) if change.path.ends_with(".claude.json") => (
+                None,
+                format!(
+                    "ctxopt: the MCP servers in {name} changed during the agent's {tool} call; the file is Claude Code's own, so it is kept. Check them with `claude mcp list`."
+                ),
+            ),
+            ChangeKind::ClientWrite(what) => (
+                None,
+                format!("ctxopt: {what} to {name} during the agent's {tool} call; kept (audited)."),
+            ),
+            ChangeKind::Allowed => continue,
+        };
+        eval.outcome.context.extend(context);
+        eval.outcome.system_messages.push(message);
     }
 }
 

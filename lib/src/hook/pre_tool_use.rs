@@ -9,10 +9,10 @@
 
 use super::{Context, Evaluation, Fault};
 use crate::guard::paths::{Protected, Scope};
-use crate::guard::{self, Verdict};
+use crate::guard::{self, Verdict, snapshot};
 use crate::outcome::Outcome;
 use crate::policy::Mode;
-use crate::protocol::{Decision, Event, HookInput};
+use crate::protocol::{Decision, Event, HookInput, ToolCall};
 use crate::record::{self, Actor, AuditEntry, Severity, Text};
 use crate::store;
 
@@ -50,10 +50,14 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
     );
     let verdict = guard::decide(call, &anchors, &protected);
     let Some(reason) = verdict.reason() else {
+        snapshot_before(input, call, ctx, &mut eval);
         return eval;
     };
     let (policy, _) = ctx.policy();
     let enforce = policy.guard.mode == Mode::Enforce;
+    if !enforce {
+        snapshot_before(input, call, ctx, &mut eval);
+    }
     if enforce {
         eval.outcome.merge(Outcome {
             decision: Some(Decision::Deny),
@@ -86,4 +90,35 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
         });
     }
     eval
+}
+
+/// The guard's last line, before a call that can change files: accept what a person changed
+/// since the last call, and mark the call in flight ([`snapshot::before_call`]).
+fn snapshot_before(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut Evaluation) {
+    if !snapshot::can_change_files(&call.tool_name) {
+        return;
+    }
+    let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
+    let the_call = snapshot::Call {
+        session_id: &input.common.session_id,
+        tool_use_id: call.tool_use_id.as_deref().unwrap_or(""),
+        tool_name: &call.tool_name,
+    };
+    let result = ctx
+        .data
+        .ensure()
+        .and_then(|()| snapshot::before_call(&ctx.data, &watch, the_call, &[], ctx.now))
+        .and_then(|audit| {
+            if audit.is_empty() {
+                Ok(())
+            } else {
+                store::append(&ctx.data.audit_log(), audit.as_bytes())
+            }
+        });
+    if let Err(err) = result {
+        eval.faults.push(Fault {
+            severity: Severity::Medium,
+            error: Box::new(err),
+        });
+    }
 }

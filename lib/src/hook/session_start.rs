@@ -5,12 +5,17 @@
 //! `drift` entry in `audit.log`), and runs the cheap retention check (R2.5), which starts a
 //! detached `ctxopt prune` when the oldest record of a data file is past its retention.
 //!
+//! It also makes the guard's accepted state of the protected files current
+//! ([`snapshot::accept_changes`]): what a person changed between sessions is the new state the
+//! repair restores to.
+//!
 //! The config check goes through [`lastgood`]'s cache: with nothing changed it costs a `stat`
 //! per file (and one per last-known-good copy), no read, no hash, no schema.
 
 use super::{Context, Evaluation, Fault};
 use crate::config::discover;
 use crate::config::{CheckContext, lastgood};
+use crate::guard::snapshot;
 use crate::protocol::{Event, HookInput};
 use crate::record::{Record, Severity};
 use crate::retention;
@@ -27,6 +32,21 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
         });
     }
     check_config(input, ctx, &mut eval);
+    let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
+    if let Err(err) = ctx.data.ensure().and_then(|()| {
+        snapshot::accept_changes(
+            &ctx.data,
+            &watch,
+            Some(&input.common.session_id),
+            ctx.now,
+            false,
+        )
+    }) {
+        eval.faults.push(Fault {
+            severity: Severity::Medium,
+            error: Box::new(err),
+        });
+    }
     let (policy, policy_error) = ctx.policy();
     if let Some(message) = policy_error {
         eval.faults.push(Fault {
