@@ -10,8 +10,12 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod hooks_cmd;
 mod install;
+mod mcp_check;
+mod mcp_cmd;
 mod prune;
 mod restore;
+mod skills;
+mod tokens;
 mod validate;
 
 /// Keeps Claude Code's context small and its hooks healthy.
@@ -58,6 +62,15 @@ enum Command {
     /// disable or enable one (runbook P1-001).
     #[command(subcommand)]
     Hooks(hooks_cmd::HooksCommand),
+    /// The project's MCP servers: check that each starts and lists its tools (runbook P1-003).
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
+    /// Estimate the context at session start per component, like Claude Code's `/context`,
+    /// against the policy's initial-token limits (runbook P1-002).
+    Tokens(tokens::TokensArgs),
+    /// Count skills and `disable-model-invocation`, the listing's tokens and the biggest
+    /// descriptions (runbook P1-002 steps 4-5).
+    Skills(skills::SkillsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +139,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(&args),
         Command::RestoreConfig(args) => restore::restore(&args),
         Command::Hooks(command) => hooks_cmd::hooks(&command),
+        Command::Mcp(command) => mcp_cmd::mcp(&command),
+        Command::Tokens(args) => tokens::tokens(&args),
+        Command::Skills(args) => skills::skills(&args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),

@@ -40,6 +40,8 @@ pub enum Transport {
     Http,
     /// Server-sent events (`"type": "sse"`, `url`; deprecated by MCP).
     Sse,
+    /// WebSocket (`"type": "ws"`, `url`; PROTOCOL.md §4).
+    Ws,
 }
 
 /// One MCP server as Claude Code would see it for this project.
@@ -62,6 +64,10 @@ pub struct McpServer {
     pub config: serde_json::Value,
     /// Other scopes that define the same name and lose to `scope`.
     pub shadows: Vec<McpScope>,
+    /// A project (`.mcp.json`) server that no setting approves or rejects: Claude Code asks in
+    /// an interactive session and loads it without asking under `-p` (PROTOCOL.md §4).
+    /// Whether it counts as `enabled` is [`discover::Options::session`]'s choice.
+    pub needs_approval: bool,
 }
 
 /// Whether a file belongs to the user or to the project.
@@ -99,6 +105,28 @@ pub struct MemoryFile {
     pub bytes: u64,
     /// The file whose `@import` pulled it in; `None` for a file Claude Code loads by itself.
     pub imported_by: Option<PathBuf>,
+    /// Why Claude Code loads it.
+    pub loaded_as: MemoryKind,
+}
+
+/// Why a memory file is in the context (the docs' memory page; see [`discover`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemoryKind {
+    /// `CLAUDE.md` in the managed directory.
+    Managed,
+    /// `~/.claude/CLAUDE.md` (or `$CLAUDE_CONFIG_DIR/CLAUDE.md`).
+    User,
+    /// A rule without `paths` in `~/.claude/rules/` or the project's `.claude/rules/`.
+    Rule,
+    /// `CLAUDE.md` or `.claude/CLAUDE.md` in the project or a directory above it.
+    Project,
+    /// `CLAUDE.local.md` in the project or a directory above it.
+    Local,
+    /// `AGENTS.md` or `.claude/AGENTS.md`, read when no `CLAUDE.md` is found (2.1.277+).
+    AgentsMd,
+    /// Pulled in by another memory file's `@path`.
+    Import,
 }
 
 /// Everything ctxopt can see that enters the context at session start.

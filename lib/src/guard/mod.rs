@@ -70,6 +70,29 @@ pub enum Verdict {
         /// What could not be read.
         error: String,
     },
+    /// An [`Exception`] registered for the protected path decided the write.
+    Rule {
+        /// The protected path.
+        path: PathBuf,
+        /// Whether the rule allows the write.
+        allowed: bool,
+        /// Why: shown to the model when denied, audited either way.
+        reason: String,
+    },
+}
+
+/// A rule that decides an agent's write of one protected file instead of the blanket denial
+/// — the hook through which a later feature (the canary's allowed transitions of
+/// `canary.json`) plugs into this one model. Consulted only for Write, Edit, MultiEdit and
+/// NotebookEdit, whose resulting content can be computed; a Bash write of the file stays
+/// refused. A write a rule allowed is listed in the call's in-flight marker, so the repair
+/// after the call keeps it (and audits it with both hashes).
+pub trait Exception {
+    /// The protected file this rule is for.
+    fn path(&self) -> &Path;
+    /// Decides `call`, which writes [`Exception::path`]: `Ok(reason)` allows it, `Err(reason)`
+    /// denies it with a reason that says what is allowed now and when.
+    fn decide(&self, call: &ToolCall) -> Result<String, String>;
 }
 
 impl Verdict {
@@ -77,11 +100,16 @@ impl Verdict {
     #[must_use]
     pub fn reason(&self) -> Option<String> {
         match self {
-            Self::Allow => None,
             Self::Deny { protection, how } => Some(format!(
                 "ctxopt refused this call ({how}): {} The agent may read it but not change it.",
                 protection.message()
             )),
+            Self::Allow | Self::Rule { allowed: true, .. } => None,
+            Self::Rule {
+                allowed: false,
+                reason,
+                ..
+            } => Some(reason.clone()),
             Self::Unsure { error } => Some(format!(
                 "ctxopt guard error: {error}; the command mentions a protected file, so it is \
                  refused. Split it into simpler commands, or make the change by hand outside \
@@ -127,8 +155,36 @@ fn is_mcp_write(name: &str) -> bool {
 /// its command writes, MCP file tools by their path arguments; everything else passes.
 #[must_use]
 pub fn decide(call: &ToolCall, anchors: &Anchors, protected: &Protected) -> Verdict {
+    decide_with(call, anchors, protected, &[])
+}
+
+/// [`decide`], with the [`Exception`] rules registered for some protected files.
+#[must_use]
+pub fn decide_with(
+    call: &ToolCall,
+    anchors: &Anchors,
+    protected: &Protected,
+    exceptions: &[&dyn Exception],
+) -> Verdict {
     if let Some(raw) = file_tool_path(call) {
-        return check_target(raw, anchors, protected, &call.tool_name, Syntax::Literal);
+        let verdict = check_target(raw, anchors, protected, &call.tool_name, Syntax::Literal);
+        if let Verdict::Deny { protection, .. } = &verdict
+            && let Some(rule) = exceptions.iter().find(|rule| {
+                paths::normalize_literal(&rule.path().to_string_lossy(), anchors).as_deref()
+                    == Some(protection.path.as_path())
+            })
+        {
+            let (allowed, reason) = match rule.decide(call) {
+                Ok(reason) => (true, reason),
+                Err(reason) => (false, reason),
+            };
+            return Verdict::Rule {
+                path: protection.path.clone(),
+                allowed,
+                reason,
+            };
+        }
+        return verdict;
     }
     if call.tool_name == "Bash" {
         let command = call
@@ -236,5 +292,92 @@ pub fn anchors(cwd: Option<&Path>, home: &Path, project: &Path) -> Anchors {
         cwd: cwd.map_or_else(|| project.to_path_buf(), Path::to_path_buf),
         home: home.to_path_buf(),
         project: PathBuf::from(project),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::discover::Locations;
+
+    /// Allows a Write of `canary.json` whose content says 10, nothing else.
+    struct TenPercent(PathBuf);
+
+    impl Exception for TenPercent {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn decide(&self, call: &ToolCall) -> Result<String, String> {
+            let content = call.tool_input["content"].as_str().unwrap_or("");
+            if content == "{\"percentage\": 10}" {
+                Ok(String::from("0 → 10 is the next stage"))
+            } else {
+                Err(String::from("only 0 → 10 is allowed now"))
+            }
+        }
+    }
+
+    fn call(tool: &str, input: serde_json::Value) -> ToolCall {
+        ToolCall {
+            tool_name: tool.into(),
+            tool_input: input,
+            tool_use_id: Some("toolu_1".into()),
+        }
+    }
+
+    #[test]
+    fn an_exception_decides_file_tool_writes_of_its_path_only() {
+        let project = Path::new("/nonexistent-project");
+        let locations = Locations::empty_under(Path::new("/nonexistent-root"));
+        let protected = Protected::for_project(project, &locations);
+        let at = anchors(None, &locations.home, project);
+        let canary = project.join(".claude/canary.json");
+        let rule = TenPercent(canary.clone());
+        let rules: [&dyn Exception; 1] = [&rule];
+        let write = |content: &str| {
+            call(
+                "Write",
+                serde_json::json!({"file_path": canary, "content": content}),
+            )
+        };
+        assert_eq!(
+            decide_with(&write("{\"percentage\": 10}"), &at, &protected, &rules),
+            Verdict::Rule {
+                path: canary.clone(),
+                allowed: true,
+                reason: String::from("0 → 10 is the next stage"),
+            }
+        );
+        let refused = decide_with(&write("{\"percentage\": 100}"), &at, &protected, &rules);
+        assert_eq!(
+            refused.reason().as_deref(),
+            Some("only 0 → 10 is allowed now")
+        );
+        assert!(
+            matches!(
+                decide(&write("{\"percentage\": 10}"), &at, &protected),
+                Verdict::Deny { .. }
+            ),
+            "without the rule the write is denied"
+        );
+        let bash = call(
+            "Bash",
+            serde_json::json!({"command": format!("echo '{{\"percentage\": 10}}' > {}", canary.display())}),
+        );
+        assert!(
+            matches!(
+                decide_with(&bash, &at, &protected, &rules),
+                Verdict::Deny { .. }
+            ),
+            "a Bash write stays refused"
+        );
+        let settings = call(
+            "Write",
+            serde_json::json!({"file_path": project.join(".claude/settings.json"), "content": "{\"percentage\": 10}"}),
+        );
+        assert!(matches!(
+            decide_with(&settings, &at, &protected, &rules),
+            Verdict::Deny { .. }
+        ));
     }
 }

@@ -651,7 +651,15 @@ pub fn note_own_write(data: &DataDir, path: &Path) -> Result<(), StoreError> {
 
 /// PostToolUse / PostToolUseFailure: compares the watched files with the accepted state and
 /// repairs what the call changed. Removes the call's in-flight marker.
-pub fn after_call(data: &DataDir, watch: &Watch, call: Call<'_>, now: DateTime<Utc>) -> Repair {
+/// `enforce` is asked only when something changed: `false` (`guard.mode = "warn"`) reports
+/// and audits a change without restoring it.
+pub fn after_call(
+    data: &DataDir,
+    watch: &Watch,
+    call: Call<'_>,
+    now: DateTime<Utc>,
+    enforce: &dyn Fn() -> bool,
+) -> Repair {
     let mut repair = Repair::default();
     let marker = marker(data, call);
     let allowed: Vec<PathBuf> = fs::read(&marker)
@@ -674,7 +682,7 @@ pub fn after_call(data: &DataDir, watch: &Watch, call: Call<'_>, now: DateTime<U
         .map(|(path, (role, _))| (path.clone(), *role))
         .collect();
     if !candidates.is_empty()
-        && let Err(err) = repair_all(data, &candidates, &allowed, call, now, &mut repair)
+        && let Err(err) = repair_all(data, &candidates, &allowed, call, now, enforce, &mut repair)
     {
         repair.errors.push(err);
     }
@@ -688,6 +696,7 @@ fn repair_all(
     allowed: &[PathBuf],
     call: Call<'_>,
     now: DateTime<Utc>,
+    enforce: &dyn Fn() -> bool,
     repair: &mut Repair,
 ) -> Result<(), StoreError> {
     let _lock = lock(data)?;
@@ -714,7 +723,9 @@ fn repair_all(
             }
             continue;
         }
-        let change = match judge(data, path, *role, &known, &current, allowed, call, now) {
+        let change = match judge(
+            data, path, *role, &known, &current, allowed, call, now, enforce,
+        ) {
             Ok(change) => change,
             Err(err) => {
                 repair.errors.push(err);
@@ -823,6 +834,7 @@ fn judge(
     allowed: &[PathBuf],
     call: Call<'_>,
     now: DateTime<Utc>,
+    enforce: &dyn Fn() -> bool,
 ) -> Result<Option<Change>, StoreError> {
     let change = |kind, quarantined| Change {
         path: path.to_path_buf(),
@@ -868,6 +880,14 @@ fn judge(
             }
         }
         Role::Restore => {}
+    }
+    if !enforce() {
+        return Ok(Some(change(
+            ChangeKind::Unrepairable(String::from(
+                "`guard.mode` is `warn` in .claude/ctxopt.json: reported, not restored",
+            )),
+            None,
+        )));
     }
     let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let quarantine = data
@@ -1037,6 +1057,117 @@ mod tests {
         );
     }
 
+    fn setup() -> (tempfile::TempDir, PathBuf, DataDir, Watch) {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        fs::create_dir_all(project.join(".claude")).unwrap();
+        let data = DataDir::of_project(&project);
+        data.ensure().unwrap();
+        let watch = Watch::for_project(&project, &Locations::empty_under(dir.path()));
+        (dir, project, data, watch)
+    }
+
+    const CALL: Call<'static> = Call {
+        session_id: "s1",
+        tool_use_id: "toolu_1",
+        tool_name: "Write",
+    };
+
+    #[test]
+    fn a_write_an_exception_allowed_is_kept_and_audited_with_both_hashes() {
+        let (_dir, project, data, watch) = setup();
+        let canary = project.join(".claude/canary.json");
+        fs::write(&canary, "{\"percentage\": 0}").unwrap();
+        accept_changes(&data, &watch, None, Utc::now(), false).unwrap();
+        before_call(
+            &data,
+            &watch,
+            CALL,
+            std::slice::from_ref(&canary),
+            Utc::now(),
+        )
+        .unwrap();
+        fs::write(&canary, "{\"percentage\": 10}").unwrap();
+        let repair = after_call(&data, &watch, CALL, Utc::now(), &|| true);
+        assert_eq!(repair.changes.len(), 1, "{repair:?}");
+        assert_eq!(repair.changes[0].kind, ChangeKind::Allowed);
+        assert_eq!(fs::read_to_string(&canary).unwrap(), "{\"percentage\": 10}");
+        let audit: serde_json::Value =
+            serde_json::from_str(fs::read_to_string(data.audit_log()).unwrap().trim()).unwrap();
+        assert_eq!(audit["action"], "change");
+        assert_eq!(audit["sha256_before"], sha256_hex(b"{\"percentage\": 0}"));
+        assert_eq!(audit["sha256_after"], sha256_hex(b"{\"percentage\": 10}"));
+        // Accepted: the next call does not see it again.
+        before_call(&data, &watch, CALL, &[], Utc::now()).unwrap();
+        assert!(
+            after_call(&data, &watch, CALL, Utc::now(), &|| true)
+                .changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn warn_mode_reports_a_change_without_restoring_it() {
+        let (_dir, project, data, watch) = setup();
+        let settings = project.join(".claude/settings.json");
+        fs::write(&settings, "{}").unwrap();
+        accept_changes(&data, &watch, None, Utc::now(), false).unwrap();
+        before_call(&data, &watch, CALL, &[], Utc::now()).unwrap();
+        fs::write(&settings, "{\"x\": 1}").unwrap();
+        let repair = after_call(&data, &watch, CALL, Utc::now(), &|| false);
+        assert!(
+            matches!(&repair.changes[0].kind, ChangeKind::Unrepairable(why) if why.contains("warn")),
+            "{repair:?}"
+        );
+        assert_eq!(fs::read_to_string(&settings).unwrap(), "{\"x\": 1}");
+    }
+
+    #[test]
+    fn a_touch_is_not_a_change_and_a_person_between_calls_is_accepted() {
+        let (_dir, project, data, watch) = setup();
+        let settings = project.join(".claude/settings.json");
+        fs::write(&settings, "{}").unwrap();
+        accept_changes(&data, &watch, None, Utc::now(), false).unwrap();
+        // Same bytes, new inode and times.
+        fs::remove_file(&settings).unwrap();
+        fs::write(&settings, "{}").unwrap();
+        before_call(&data, &watch, CALL, &[], Utc::now()).unwrap();
+        assert!(
+            after_call(&data, &watch, CALL, Utc::now(), &|| true)
+                .changes
+                .is_empty()
+        );
+        assert!(!data.audit_log().exists(), "a touch is not audited");
+        // A person's edit between calls is accepted at the next PreToolUse, and audited.
+        fs::write(&settings, "{\"model\": \"opus\"}").unwrap();
+        let audit = before_call(&data, &watch, CALL, &[], Utc::now()).unwrap();
+        assert!(audit.contains("\"action\":\"accept\""), "{audit}");
+        assert!(
+            after_call(&data, &watch, CALL, Utc::now(), &|| true)
+                .changes
+                .is_empty()
+        );
+        assert_eq!(
+            fs::read_to_string(&settings).unwrap(),
+            "{\"model\": \"opus\"}"
+        );
+        // But not while another call of the session is in flight: that call's end judges it.
+        let other = Call {
+            tool_use_id: "toolu_2",
+            ..CALL
+        };
+        before_call(&data, &watch, other, &[], Utc::now()).unwrap();
+        fs::write(&settings, "{\"model\": \"evil\"}").unwrap();
+        let audit = before_call(&data, &watch, CALL, &[], Utc::now()).unwrap();
+        assert!(audit.is_empty(), "{audit}");
+        let repair = after_call(&data, &watch, other, Utc::now(), &|| true);
+        assert_eq!(repair.changes.len(), 1, "{repair:?}");
+        assert_eq!(
+            fs::read_to_string(&settings).unwrap(),
+            "{\"model\": \"opus\"}"
+        );
+    }
+
     #[test]
     fn markers_are_per_session_and_skip_the_given_call() {
         let dir = tempfile::tempdir().unwrap();
@@ -1055,7 +1186,7 @@ mod tests {
         );
         assert!(in_flight(&data, "s/1", Some("toolu_1")).is_empty());
         assert!(in_flight(&data, "s/2", None).is_empty());
-        let repair = after_call(&data, &watch, call, Utc::now());
+        let repair = after_call(&data, &watch, call, Utc::now(), &|| true);
         assert!(
             repair.changes.is_empty() && repair.errors.is_empty(),
             "{repair:?}"

@@ -247,7 +247,7 @@ mod tests {
             ),
             "{out}"
         );
-        let repair = snapshot::after_call(&ctx.data, &watch, call, ctx.now);
+        let repair = snapshot::after_call(&ctx.data, &watch, call, ctx.now, &|| true);
         assert_eq!(repair.changes.len(), 1, "{repair:?}");
         assert_eq!(fs::read_to_string(&settings).unwrap(), "{}");
         let eval = evaluate(&change, &ctx);

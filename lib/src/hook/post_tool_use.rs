@@ -16,6 +16,7 @@ use super::{Context, Evaluation, Fault};
 use crate::config::lastgood;
 use crate::guard::paths::Protected;
 use crate::guard::snapshot::{self, ChangeKind};
+use crate::policy::Mode;
 use crate::protocol::{self, Event, HookInput, ToolCall};
 use crate::record::Severity;
 use crate::record::{MAX_COMMAND_CHARS, MAX_ERROR_CHARS, MAX_MESSAGE_CHARS, Record, Text};
@@ -65,7 +66,8 @@ fn repair(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut Evaluati
         tool_use_id: call.tool_use_id.as_deref().unwrap_or(""),
         tool_name: &call.tool_name,
     };
-    let repair = snapshot::after_call(&ctx.data, &watch, the_call, ctx.now);
+    let enforce = || ctx.policy().0.guard.mode == Mode::Enforce;
+    let repair = snapshot::after_call(&ctx.data, &watch, the_call, ctx.now, &enforce);
     for err in repair.errors {
         eval.faults.push(Fault {
             severity: Severity::High,

@@ -9,7 +9,7 @@
 
 use super::{Context, Evaluation, Fault};
 use crate::guard::paths::{Protected, Scope};
-use crate::guard::{self, Verdict, snapshot};
+use crate::guard::{self, Exception, Verdict, snapshot};
 use crate::outcome::Outcome;
 use crate::policy::Mode;
 use crate::protocol::{Decision, Event, HookInput, ToolCall};
@@ -38,6 +38,17 @@ fn with_binaries(protected: Protected, ctx: &Context) -> Protected {
 /// Evaluates a PreToolUse input.
 #[must_use]
 pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
+    evaluate_with(input, ctx, &[])
+}
+
+/// [`evaluate`] with [`Exception`] rules for some protected files (the canary's rules for
+/// `canary.json` plug in here).
+#[must_use]
+pub fn evaluate_with(
+    input: &HookInput,
+    ctx: &Context,
+    exceptions: &[&dyn Exception],
+) -> Evaluation {
     let mut eval = Evaluation::default();
     let Event::PreToolUse(call) = &input.event else {
         return eval;
@@ -48,30 +59,46 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
         &ctx.locations.home,
         &ctx.project,
     );
-    let verdict = guard::decide(call, &anchors, &protected);
-    let Some(reason) = verdict.reason() else {
-        snapshot_before(input, call, ctx, &mut eval);
-        return eval;
+    let verdict = guard::decide_with(call, &anchors, &protected, exceptions);
+    let (action, path, reason) = match &verdict {
+        Verdict::Allow => {
+            snapshot_before(input, call, ctx, &[], &mut eval);
+            return eval;
+        }
+        Verdict::Rule {
+            path,
+            allowed: true,
+            reason,
+        } => {
+            snapshot_before(input, call, ctx, std::slice::from_ref(path), &mut eval);
+            ("allow", path.to_string_lossy().into_owned(), reason.clone())
+        }
+        Verdict::Rule { path, .. } => ("deny", path.to_string_lossy().into_owned(), String::new()),
+        Verdict::Deny { protection, .. } => (
+            "deny",
+            protection.path.to_string_lossy().into_owned(),
+            String::new(),
+        ),
+        Verdict::Unsure { .. } => ("deny", String::new(), String::new()),
     };
-    let (policy, _) = ctx.policy();
-    let enforce = policy.guard.mode == Mode::Enforce;
-    if !enforce {
-        snapshot_before(input, call, ctx, &mut eval);
+    let reason = verdict.reason().unwrap_or(reason);
+    let mut action = action;
+    if action == "deny" {
+        let (policy, _) = ctx.policy();
+        if policy.guard.mode == Mode::Enforce {
+            eval.outcome.merge(Outcome {
+                decision: Some(Decision::Deny),
+                reasons: vec![reason.clone()],
+                ..Outcome::default()
+            });
+        } else {
+            action = "would-deny";
+            snapshot_before(input, call, ctx, &[], &mut eval);
+        }
     }
-    if enforce {
-        eval.outcome.merge(Outcome {
-            decision: Some(Decision::Deny),
-            reasons: vec![reason.clone()],
-            ..Outcome::default()
-        });
-    }
-    let path = match &verdict {
-        Verdict::Deny { protection, .. } => protection.path.to_string_lossy().into_owned(),
-        Verdict::Unsure { .. } | Verdict::Allow => String::new(),
-    };
     let entry = AuditEntry {
         actor: Actor::Agent,
-        action: String::from(if enforce { "deny" } else { "would-deny" }),
+        action: String::from(action),
         path,
         sha256_before: None,
         sha256_after: None,
@@ -94,7 +121,13 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
 
 /// The guard's last line, before a call that can change files: accept what a person changed
 /// since the last call, and mark the call in flight ([`snapshot::before_call`]).
-fn snapshot_before(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut Evaluation) {
+fn snapshot_before(
+    input: &HookInput,
+    call: &ToolCall,
+    ctx: &Context,
+    allowed: &[std::path::PathBuf],
+    eval: &mut Evaluation,
+) {
     if !snapshot::can_change_files(&call.tool_name) {
         return;
     }
@@ -107,7 +140,7 @@ fn snapshot_before(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut
     let result = ctx
         .data
         .ensure()
-        .and_then(|()| snapshot::before_call(&ctx.data, &watch, the_call, &[], ctx.now))
+        .and_then(|()| snapshot::before_call(&ctx.data, &watch, the_call, allowed, ctx.now))
         .and_then(|audit| {
             if audit.is_empty() {
                 Ok(())
