@@ -183,6 +183,30 @@ pub enum Record {
         /// The threshold it crossed.
         threshold: f64,
     },
+    /// The session's initial token consumption: estimated at SessionStart, measured from the
+    /// transcript's first assistant usage once it is there.
+    TokenConsumption {
+        /// The tokens.
+        tokens: u64,
+        /// `estimated` or `measured`.
+        source: TokenSource,
+        /// For an estimate: tokens per component (`mcp:<server>`, `skills`, `memory`, …).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        components: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// A context-budget limit crossed (initial tokens, MCP server count).
+    LimitViolation {
+        /// `initial_tokens_warning`, `initial_tokens_critical`, `max_mcp_servers`.
+        limit: String,
+        /// The observed value.
+        value: f64,
+        /// The limit.
+        threshold: f64,
+        /// `warn` or `enforce`.
+        mode: String,
+        /// What to do about it, one line.
+        message: Text,
+    },
 }
 
 impl Record {
