@@ -106,7 +106,7 @@ common() {
         "$SESSION" "$WORK" "$P"
 }
 LONG=""
-for i in 1 2 3 4 5 6 7 8 9; do
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
     LONG+="grep -rn 'TODO' src/module$i | sort -u > /tmp/out$i.txt; "
 done
 LONG+="cat .claude/settings.json | jq '.permissions' && echo done"
@@ -159,8 +159,8 @@ echo >&2
 LOAD_AFTER=$(loadavg)
 DATA="$P/.claude/hooks/data"
 FAILS=$(grep -c ' FAIL ' "$DATA/hook_execution.log" || true)
-DENIES=$(grep -c '"action":"deny"' "$DATA/audit.log" 2>/dev/null || true)
-REPAIRS=$(grep -c '"action":"repair"' "$DATA/audit.log" 2>/dev/null || true)
+DENIES=$(cat "$DATA/audit.log" 2>/dev/null | grep -c '"action":"deny"' || true)
+REPAIRS=$(cat "$DATA/audit.log" 2>/dev/null | grep -c '"action":"repair"' || true)
 
 ROOT="$ROOT" RUNS="$RUNS" ROUNDS="$ROUNDS" PER_ROUND="$PER_ROUND" WARMUP="$WARMUP" \
 HYPERFINE="$HYPERFINE" BUILD="$BUILD" LOAD_BEFORE="$LOAD_BEFORE" LOAD_AFTER="$LOAD_AFTER" \

@@ -52,6 +52,7 @@ static PANIC_CONTEXT: Mutex<Option<PanicContext>> = Mutex::new(None);
 pub fn main(hook: Hook) -> ExitCode {
     let started = Instant::now();
     install_panic_hook();
+    crate::guard::paths::memoize_for_process();
     let event_name = hook.events()[0].to_owned();
     set_panic_context(PanicContext {
         hook,

@@ -126,25 +126,52 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
+/// Whether directory resolutions are memoised for the life of the process (see
+/// [`memoize_for_process`]).
+static MEMOIZE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Directory → its canonical path (`None`: it does not exist), when memoised.
+static DIRS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Option<PathBuf>>>> =
+    std::sync::Mutex::new(None);
+
+/// Memoises the canonical paths of directories for the rest of this process. For the hook
+/// binaries, which live for one decision: resolving the ~20 protected entries and a command's
+/// targets then costs one `realpath` per distinct directory instead of one per path (glibc's
+/// `realpath` reads every component's link). A long-lived process must not call this: a
+/// directory replaced by a symlink later would be resolved stale.
+pub fn memoize_for_process() {
+    MEMOIZE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn canonical_dir(dir: &Path) -> Option<PathBuf> {
+    if !MEMOIZE.load(std::sync::atomic::Ordering::Relaxed) {
+        return std::fs::canonicalize(dir).ok();
+    }
+    let Ok(mut guard) = DIRS.lock() else {
+        return std::fs::canonicalize(dir).ok();
+    };
+    guard
+        .get_or_insert_with(std::collections::HashMap::new)
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| std::fs::canonicalize(dir).ok())
+        .clone()
+}
+
 /// The longest existing prefix canonicalised (symlinks resolved), the rest appended.
 fn resolve_existing_prefix(path: &Path) -> PathBuf {
-    let mut prefix = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(&prefix) {
-            let mut out = real;
-            for part in rest.iter().rev() {
-                out.push(part);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    };
+    match canonical_dir(parent) {
+        Some(dir) => {
+            let candidate = dir.join(name);
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    std::fs::canonicalize(&candidate).unwrap_or(candidate)
+                }
+                _ => candidate,
             }
-            return out;
         }
-        match (prefix.file_name().map(ToOwned::to_owned), prefix.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                prefix = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
+        None => resolve_existing_prefix(parent).join(name),
     }
 }
 

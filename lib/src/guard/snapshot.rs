@@ -188,6 +188,87 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// The stats of the watched set as it is now, without the index: the fixed files and the
+    /// tree's files (a deleted tree file is simply missing, which changes the fingerprint).
+    fn quick_scan(&self) -> Vec<(PathBuf, Option<Stat>)> {
+        let mut out: Vec<(PathBuf, Option<Stat>)> = self
+            .files
+            .iter()
+            .map(|w| (w.path.clone(), Stat::of(&w.path)))
+            .collect();
+        let mut budget = MAX_TREE_FILES;
+        walk(
+            &self.tree,
+            &self.excluded,
+            0,
+            &mut budget,
+            &mut |path, meta| {
+                out.push((path, Some(Stat::from_meta(meta))));
+            },
+        );
+        out
+    }
+}
+
+/// One line standing for the stats of the whole watched set; `None` when a file was modified
+/// so recently that its stat cannot be trusted (then the full comparison runs).
+fn fingerprint(scan: &[(PathBuf, Option<Stat>)]) -> Option<String> {
+    let mut out = String::with_capacity(scan.len() * 48);
+    for (path, stat) in scan {
+        match stat {
+            Some(s) if s.racy() => return None,
+            Some(s) => {
+                let _ = write!(
+                    out,
+                    "{}:{}.{}.{}.{}.{:o};",
+                    path.as_os_str().len(),
+                    s.ino,
+                    s.size,
+                    s.mtime_ns,
+                    s.ctime_ns,
+                    s.mode
+                );
+            }
+            None => {
+                let _ = write!(out, "{}:-;", path.as_os_str().len());
+            }
+        }
+    }
+    Some(out)
+}
+
+fn fingerprint_path(data: &DataDir) -> PathBuf {
+    lkg_dir(data).join("fingerprint")
+}
+
+/// Whether the watched set is exactly as it was when the accepted state was last reconciled
+/// with the files: one small read and a `stat` per file, no index parse.
+fn unchanged(data: &DataDir, watch: &Watch) -> bool {
+    let Some(now) = fingerprint(&watch.quick_scan()) else {
+        return false;
+    };
+    fs::read(fingerprint_path(data)).is_ok_and(|stored| stored == now.as_bytes())
+}
+
+/// Records the fingerprint of the watched set as it is now (after the index was saved).
+fn save_fingerprint(data: &DataDir, watch: &Watch) -> Result<(), StoreError> {
+    match fingerprint(&watch.quick_scan()) {
+        Some(now) => store::write_atomic(
+            &fingerprint_path(data),
+            now.as_bytes(),
+            store::FILE_MODE,
+            Durability::NoFsync,
+        ),
+        None => match fs::remove_file(fingerprint_path(data)) {
+            Err(err) if err.kind() != ErrorKind::NotFound => {
+                Err(StoreError::new("remove", &fingerprint_path(data), err))
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
 fn walk(
     dir: &Path,
     excluded: &Path,
@@ -528,7 +609,9 @@ pub fn before_call(
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let mut audit = String::new();
-    if in_flight(data, call.session_id, Some(call.tool_use_id)).is_empty() {
+    if !unchanged(data, watch)
+        && in_flight(data, call.session_id, Some(call.tool_use_id)).is_empty()
+    {
         audit = accept_changes(data, watch, Some(call.session_id), now, true)?;
     }
     store::ensure_dir(&data.state_dir())?;
@@ -574,6 +657,7 @@ pub fn accept_changes(
         .map(|(path, (role, _))| (path.clone(), *role))
         .collect();
     if candidates.is_empty() && !fresh {
+        save_fingerprint(data, watch)?;
         return Ok(String::new());
     }
     let _lock = lock(data)?;
@@ -620,6 +704,7 @@ pub fn accept_changes(
         index.version = INDEX_VERSION;
         save(data, &index)?;
     }
+    save_fingerprint(data, watch)?;
     Ok(lines)
 }
 
@@ -662,6 +747,10 @@ pub fn after_call(
 ) -> Repair {
     let mut repair = Repair::default();
     let marker = marker(data, call);
+    if unchanged(data, watch) {
+        let _ = fs::remove_file(&marker);
+        return repair;
+    }
     let allowed: Vec<PathBuf> = fs::read(&marker)
         .ok()
         .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
@@ -684,6 +773,9 @@ pub fn after_call(
     if !candidates.is_empty()
         && let Err(err) = repair_all(data, &candidates, &allowed, call, now, enforce, &mut repair)
     {
+        repair.errors.push(err);
+    }
+    if let Err(err) = save_fingerprint(data, watch) {
         repair.errors.push(err);
     }
     let _ = fs::remove_file(&marker);
