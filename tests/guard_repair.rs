@@ -458,6 +458,29 @@ fn ctxopt_install_run_by_the_agent_is_not_undone() {
     assert_eq!(audit_of(&env, "install").len(), 1);
 }
 
+#[test]
+fn ctxopt_hooks_disable_run_by_the_agent_is_not_undone() {
+    let env = TestEnv::new();
+    let script = env.project.join(".claude/hooks/check.sh");
+    write(&script, HOOK);
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    session_start(&env);
+    pre(&env, "toolu_disable");
+    let out = env
+        .command(&support::bin("ctxopt"))
+        .args(["hooks", "disable", ".claude/hooks/check.sh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let twin = env.project.join(".claude/hooks/check.sh.disabled");
+    assert!(twin.is_file() && !script.exists());
+    let out = post(&env, "toolu_disable");
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    assert!(twin.is_file() && !script.exists(), "not undone");
+    assert!(audit_of(&env, "repair").is_empty(), "{:?}", audit(&env));
+    assert!(quarantined(&env).is_empty());
+}
+
 fn config_change(env: &TestEnv, path: &Path) -> Output {
     let input = json!({
         "session_id": SESSION,

@@ -456,7 +456,7 @@ pub fn disable(
                 });
             }
             (true, false) => {
-                rename(script, &twin)?;
+                rename(data, script, &twin)?;
                 done.push(Toggle::Renamed(script.to_owned(), twin));
             }
             (false, _) => done.push(Toggle::Already),
@@ -494,7 +494,7 @@ pub fn enable(
         let twin = disabled_twin(script);
         match (script.exists(), twin.exists()) {
             (false, true) => {
-                rename(&twin, script)?;
+                rename(data, &twin, script)?;
                 done.push(Toggle::Renamed(twin, script.to_owned()));
             }
             (true, true) => {
@@ -515,12 +515,17 @@ pub fn enable(
     Ok((target.name, done))
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), ToggleError> {
+/// Renames a hook script, and tells the guard it was ctxopt's own write (so a PostToolUse
+/// repair never undoes a `ctxopt hooks disable` the agent ran).
+fn rename(data: &DataDir, from: &Path, to: &Path) -> Result<(), ToggleError> {
     fs::rename(from, to).map_err(|source| ToggleError::Rename {
         from: from.to_owned(),
         to: to.to_owned(),
         source,
-    })
+    })?;
+    crate::guard::snapshot::note_own_write(data, from)?;
+    crate::guard::snapshot::note_own_write(data, to)?;
+    Ok(())
 }
 
 #[cfg(test)]
