@@ -344,3 +344,47 @@ fn tool_results(api: &support::fake_api::FakeApi) -> Vec<(String, bool, String)>
     }
     out
 }
+
+/// Symlinks are resolved in the binary too (where directory resolution is memoised per
+/// process): a link from elsewhere to `.claude`, and a project whose `.claude` is itself a link
+/// into a dotfiles directory.
+#[test]
+fn symlinks_to_and_of_the_claude_dir_are_resolved_in_the_hook_process() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.project.join(".claude")).unwrap();
+    std::fs::write(settings(&env), GOOD).unwrap();
+    let elsewhere = env.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(env.project.join(".claude"), elsewhere.join("link")).unwrap();
+    let command = format!("echo x > {}/link/settings.json", elsewhere.display());
+    let (code, reply, _) = pre(&env, "Bash", &json!({ "command": command }));
+    assert_eq!(code, Some(0));
+    assert!(
+        denied(&reply).is_some(),
+        "through a link to .claude: {reply}"
+    );
+    let (_, reply, _) = pre(
+        &env,
+        "Bash",
+        &json!({"command": format!("echo x > {}/link/notes.txt", elsewhere.display())}),
+    );
+    assert!(
+        denied(&reply).is_none(),
+        "an ordinary file next to it: {reply}"
+    );
+
+    let env = TestEnv::new();
+    let dotfiles = env.tmp.path().join("dotfiles/claude");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::write(dotfiles.join("settings.json"), GOOD).unwrap();
+    std::os::unix::fs::symlink(&dotfiles, env.project.join(".claude")).unwrap();
+    let (_, reply, _) = pre(
+        &env,
+        "Write",
+        &json!({"file_path": dotfiles.join("settings.json"), "content": "{}"}),
+    );
+    assert!(
+        denied(&reply).is_some(),
+        "the real file behind .claude: {reply}"
+    );
+}

@@ -146,14 +146,30 @@ fn canonical_dir(dir: &Path) -> Option<PathBuf> {
     if !MEMOIZE.load(std::sync::atomic::Ordering::Relaxed) {
         return std::fs::canonicalize(dir).ok();
     }
-    let Ok(mut guard) = DIRS.lock() else {
-        return std::fs::canonicalize(dir).ok();
+    if let Ok(guard) = DIRS.lock()
+        && let Some(known) = guard.as_ref().and_then(|dirs| dirs.get(dir))
+    {
+        return known.clone();
+    }
+    // Component by component, each prefix memoised: one `lstat` per distinct prefix of all the
+    // paths a run resolves, and a full `realpath` only where a component is a symlink.
+    let resolved = match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => canonical_dir(parent).and_then(|parent| {
+            let candidate = parent.join(name);
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(&candidate).ok(),
+                Ok(_) => Some(candidate),
+                Err(_) => None,
+            }
+        }),
+        _ => std::fs::canonicalize(dir).ok(),
     };
-    guard
-        .get_or_insert_with(std::collections::HashMap::new)
-        .entry(dir.to_path_buf())
-        .or_insert_with(|| std::fs::canonicalize(dir).ok())
-        .clone()
+    if let Ok(mut guard) = DIRS.lock() {
+        guard
+            .get_or_insert_with(std::collections::HashMap::new)
+            .insert(dir.to_path_buf(), resolved.clone());
+    }
+    resolved
 }
 
 /// The longest existing prefix canonicalised (symlinks resolved), the rest appended.
