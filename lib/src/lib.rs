@@ -23,6 +23,7 @@
 //!   retries, circuit breaker, records under each hook's own name), and `ctxopt hooks`.
 
 pub mod budget;
+pub mod canary;
 pub mod config;
 pub mod diagnostic;
 pub mod gitexclude;

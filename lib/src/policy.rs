@@ -54,6 +54,9 @@ pub struct Limits {
     pub initial_tokens_critical: u64,
     /// Most MCP servers enabled at once.
     pub max_mcp_servers: u32,
+    /// Servers that stay within `max_mcp_servers` first, in this order; the rest of the
+    /// allowed set is ranked by scope, then name (`budget::limits`).
+    pub mcp_priority: Vec<String>,
 }
 
 impl Default for Limits {
@@ -63,6 +66,7 @@ impl Default for Limits {
             initial_tokens_warning: 40_000,
             initial_tokens_critical: 50_000,
             max_mcp_servers: 8,
+            mcp_priority: Vec::new(),
         }
     }
 }

@@ -46,10 +46,11 @@ impl Text {
 }
 
 /// Which canary cohort a session belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cohort {
     /// Not in the canary (the only cohort until a canary is running).
+    #[default]
     Stable,
     /// In the canary.
     Canary,

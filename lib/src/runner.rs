@@ -7,6 +7,11 @@
 //! once, exit 0. A fault of the hook's own (bad stdin, unwritable data dir, full disk, a
 //! panic) is recorded where possible, reported in one stderr line, and the hook's
 //! [`FailurePolicy`] is applied — never a crash, never a non-zero exit by accident.
+//!
+//! The envelope carries the session's initial tokens once known: read from
+//! `state/tokens-<session>.json` ([`transcript::initial`]) before evaluating, and replaced by
+//! a `token_consumption` record the run itself produces (a measured value is never replaced by
+//! an estimate).
 
 use std::env;
 use std::fmt::Write as _;
@@ -18,13 +23,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::budget::transcript;
+use crate::canary;
 use crate::config::discover::Locations;
 use crate::guard;
 use crate::hook::{Context, Evaluation, FailurePolicy, Hook};
 use crate::outcome::Outcome;
 use crate::project::{self, PROJECT_ENV};
 use crate::protocol::{self, Decision, Event, HookInput, HookOutput, HookSpecificOutput};
-use crate::record::{self, Envelope, Record, Severity, Text};
+use crate::record::{self, Envelope, Record, Severity, Text, TokenSource};
 use crate::store::{self, DataDir};
 
 /// Claude Code's environment variable holding the session id (used when stdin has none).
@@ -84,10 +91,18 @@ pub fn main(hook: Hook) -> ExitCode {
         }
         _ => hook.events()[0].to_owned(),
     };
-    let envelope = Envelope::new(
+    let mut envelope = Envelope::new(
         session_id.or_else(env_session).unwrap_or_default(),
         hook.program(),
     );
+    let initial = transcript::initial(&ctx.data, &envelope.session_id);
+    set_initial_tokens(&mut envelope, initial);
+    let canary = canary::observe(
+        &canary::Paths::of_project(&ctx.project),
+        &envelope.session_id,
+        ctx.now,
+    );
+    envelope.cohort = canary.cohort;
     set_panic_context(PanicContext {
         hook,
         started,
@@ -97,7 +112,7 @@ pub fn main(hook: Hook) -> ExitCode {
         decides: decides_on_protected(hook, parsed.as_ref().ok()),
     });
 
-    let evaluation = match parsed {
+    let mut evaluation = match parsed {
         Ok(input) => {
             inject_fault();
             hook.evaluate(&input, &ctx)
@@ -111,6 +126,18 @@ pub fn main(hook: Hook) -> ExitCode {
         }
     };
 
+    evaluation.records.extend(canary.records);
+    evaluation
+        .outcome
+        .system_messages
+        .extend(canary.system_messages);
+    for err in canary.errors {
+        evaluation.faults.push(crate::hook::Fault {
+            severity: Severity::Low,
+            error: Box::new(err),
+        });
+    }
+    update_initial_tokens(&mut envelope, &evaluation.records);
     let run = Run {
         hook,
         event: &event_name,
@@ -136,6 +163,28 @@ fn decides_on_protected(hook: Hook, input: Option<&HookInput>) -> bool {
             guard::mentions_protected(&call.tool_input.to_string())
         }
         _ => false,
+    }
+}
+
+/// Puts the session's initial tokens (from `state/tokens-<session>.json`) on the envelope.
+fn set_initial_tokens(envelope: &mut Envelope, initial: Option<(u64, TokenSource)>) {
+    if let Some((tokens, source)) = initial {
+        envelope.token_consumption_initial = Some(tokens);
+        envelope.token_source = Some(source);
+    }
+}
+
+/// A `token_consumption` record of this run (the estimate at SessionStart, the measured
+/// value at PostToolUse) is on every record of the run, its own included. A measured value
+/// is never replaced by an estimate.
+fn update_initial_tokens(envelope: &mut Envelope, records: &[Record]) {
+    for record in records {
+        if let Record::TokenConsumption { tokens, source, .. } = record
+            && (*source == TokenSource::Measured
+                || envelope.token_source != Some(TokenSource::Measured))
+        {
+            set_initial_tokens(envelope, Some((*tokens, *source)));
+        }
     }
 }
 
@@ -405,4 +454,36 @@ fn record_panic(ctx: &PanicContext, message: &str, location: &str) {
         duration_ms,
     );
     let _ = write(data, &lines, &log);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consumption(tokens: u64, source: TokenSource) -> Record {
+        Record::TokenConsumption {
+            tokens,
+            source,
+            components: None,
+        }
+    }
+
+    #[test]
+    fn a_run_s_token_record_is_on_its_envelope_and_measured_wins() {
+        let mut envelope = Envelope::new("s", "h");
+        update_initial_tokens(&mut envelope, &[]);
+        assert_eq!(envelope.token_consumption_initial, None);
+
+        update_initial_tokens(&mut envelope, &[consumption(40, TokenSource::Estimated)]);
+        assert_eq!(envelope.token_consumption_initial, Some(40));
+        assert_eq!(envelope.token_source, Some(TokenSource::Estimated));
+
+        update_initial_tokens(&mut envelope, &[consumption(42, TokenSource::Measured)]);
+        assert_eq!(envelope.token_consumption_initial, Some(42));
+        assert_eq!(envelope.token_source, Some(TokenSource::Measured));
+
+        update_initial_tokens(&mut envelope, &[consumption(39, TokenSource::Estimated)]);
+        assert_eq!(envelope.token_consumption_initial, Some(42));
+        assert_eq!(envelope.token_source, Some(TokenSource::Measured));
+    }
 }

@@ -159,6 +159,25 @@ pub struct Script {
     pub usage: Usage,
     /// The answer to side requests and to requests past the end of the script.
     pub side_text: String,
+    /// Whether each usage is computed from the request received ([`request_usage`]) instead
+    /// of scripted.
+    pub measure: bool,
+}
+
+/// The usage a measuring script reports for a request `body`: `input_tokens` =
+/// ceil(bytes / 4) of the compact JSON of its `system`, `tools` and `messages` — a function of
+/// exactly what the client sent, no cache fields.
+pub fn request_usage(body: &Value) -> Usage {
+    let bytes: usize = ["system", "tools", "messages"]
+        .iter()
+        .map(|key| body.get(*key).map_or(0, |v| v.to_string().len()))
+        .sum();
+    Usage {
+        input_tokens: bytes.div_ceil(4) as u64,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        output_tokens: 12,
+    }
 }
 
 impl Script {
@@ -168,7 +187,15 @@ impl Script {
             turns,
             usage: Usage::default(),
             side_text: String::from("OK"),
+            measure: false,
         }
+    }
+
+    /// Every usage is computed from the request received ([`request_usage`]).
+    #[must_use]
+    pub fn measuring(mut self) -> Self {
+        self.measure = true;
+        self
     }
 
     /// Every turn without its own usage reports `usage`.
@@ -180,6 +207,18 @@ impl Script {
 
     /// The reply and usage for a request `body`.
     fn answer(&self, body: &Value) -> (Reply, Usage) {
+        let (reply, usage) = self.scripted(body);
+        (
+            reply,
+            if self.measure {
+                request_usage(body)
+            } else {
+                usage
+            },
+        )
+    }
+
+    fn scripted(&self, body: &Value) -> (Reply, Usage) {
         let side = (Reply::Text(self.side_text.clone()), self.usage);
         if !is_main_chain(body) {
             return side;

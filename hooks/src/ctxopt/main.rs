@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod canary_cmd;
 mod commands;
 mod hooks_cmd;
 mod install;
@@ -62,6 +63,9 @@ enum Command {
     /// disable or enable one (runbook P1-001).
     #[command(subcommand)]
     Hooks(hooks_cmd::HooksCommand),
+    /// The canary release (runbook 5.1): status, start, promote, abort.
+    #[command(subcommand)]
+    Canary(canary_cmd::CanaryCommand),
     /// The project's MCP servers: check that each starts and lists its tools (runbook P1-003).
     #[command(subcommand)]
     Mcp(mcp_cmd::McpCommand),
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(&args),
         Command::RestoreConfig(args) => restore::restore(&args),
         Command::Hooks(command) => hooks_cmd::hooks(&command),
+        Command::Canary(command) => canary_cmd::canary(&command),
         Command::Mcp(command) => mcp_cmd::mcp(&command),
         Command::Tokens(args) => tokens::tokens(&args),
         Command::Skills(args) => skills::skills(&args),

@@ -10,6 +10,7 @@
 
 pub mod discover;
 pub mod estimate;
+pub mod limits;
 pub mod transcript;
 
 use std::path::PathBuf;

@@ -530,6 +530,7 @@ mod tests {
                     Value::String(s) if s == "warn" => json!("enforce"),
                     Value::String(_) => json!("warn"),
                     Value::Number(n) if n.is_f64() => json!(0.5),
+                    Value::Array(_) => json!(["x"]),
                     _ => json!(3),
                 };
                 let changed: Policy =

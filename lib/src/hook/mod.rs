@@ -82,7 +82,11 @@ impl Hook {
             Self::SessionStart => session_start::evaluate(input, ctx),
             Self::PreToolUse => match input.event {
                 crate::protocol::Event::ConfigChange { .. } => config_change::evaluate(input, ctx),
-                _ => pre_tool_use::evaluate(input, ctx),
+                _ => pre_tool_use::evaluate_with(
+                    input,
+                    ctx,
+                    &[&crate::canary::Rule::new(&ctx.project, ctx.now)],
+                ),
             },
             Self::PostToolUse => post_tool_use::evaluate(input, ctx),
         }

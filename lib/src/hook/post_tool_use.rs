@@ -7,18 +7,25 @@
 //! restored from its copy, the changed version kept in `quarantine/`, the repair audited, and
 //! the model (`additionalContext`) and the user (`systemMessage`) told. Claude Code's own
 //! writes are reported to the user only.
+//!
+//! Until the session's initial tokens are measured, each run reads on in the transcript
+//! ([`transcript::measure_session`]); the run that finds them writes a `token_consumption`
+//! record (`source: "measured"`) and teaches the estimator the client's overhead
+//! ([`OverheadStore::learn`]). A fault there is `Low`: the next run tries again.
 
 use serde_json::Value;
 
 use std::path::Path;
 
 use super::{Context, Evaluation, Fault};
+use crate::budget::estimate::OverheadStore;
+use crate::budget::transcript;
 use crate::config::lastgood;
 use crate::guard::paths::Protected;
 use crate::guard::snapshot::{self, ChangeKind};
 use crate::policy::Mode;
 use crate::protocol::{self, Event, HookInput, ToolCall};
-use crate::record::Severity;
+use crate::record::{self, Severity, TokenSource};
 use crate::record::{MAX_COMMAND_CHARS, MAX_ERROR_CHARS, MAX_MESSAGE_CHARS, Record, Text};
 
 /// Evaluates a PostToolUse or PostToolUseFailure input.
@@ -51,7 +58,53 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
     if let Some(call) = input.event.tool_call() {
         repair(input, call, ctx, &mut eval);
     }
+    if let Some(path) = &input.common.transcript_path {
+        measure(&input.common.session_id, path, ctx, &mut eval);
+    }
     eval
+}
+
+/// One step of measuring the session's initial tokens; when found, a `token_consumption`
+/// record and one sample for the learned overhead (when SessionStart left its estimate and the
+/// transcript names the client version).
+fn measure(session_id: &str, transcript_path: &Path, ctx: &Context, eval: &mut Evaluation) {
+    let low = |error: Box<dyn std::error::Error + Send + Sync>| Fault {
+        severity: Severity::Low,
+        error,
+    };
+    let found = match transcript::measure_session(&ctx.data, session_id, transcript_path) {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(err) => {
+            eval.faults.push(low(Box::new(err)));
+            return;
+        }
+    };
+    eval.records.push(Record::TokenConsumption {
+        tokens: found.tokens,
+        source: TokenSource::Measured,
+        components: None,
+    });
+    let (Some(version), Some(variant), Some(visible)) =
+        (&found.client_version, &found.variant, found.visible_tokens)
+    else {
+        return;
+    };
+    let learned = OverheadStore::load(&ctx.data)
+        .map_err(|err| low(Box::new(err)))
+        .and_then(|mut store| {
+            store.learn(
+                version,
+                variant,
+                found.tokens,
+                visible,
+                &record::timestamp(ctx.now),
+            );
+            store.save(&ctx.data).map_err(|err| low(Box::new(err)))
+        });
+    if let Err(fault) = learned {
+        eval.faults.push(fault);
+    }
 }
 
 /// The guard's last line, after the call: a protected file the call changed is restored and

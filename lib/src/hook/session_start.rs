@@ -11,11 +11,23 @@
 //!
 //! The config check goes through [`lastgood`]'s cache: with nothing changed it costs a `stat`
 //! per file (and one per last-known-good copy), no read, no hash, no schema.
+//!
+//! **The context budget** (R5, [`limits`]): the estimate of what enters the context (budget
+//! discovery, tool sizes from the MCP cache — no server is started —, the learned overhead) is
+//! recorded as `token_consumption` (estimated, per component) and kept for the session
+//! ([`transcript::record_estimate`]); over `limits.initial_tokens_warning` (or `_critical`)
+//! a `limit_violation` and `Alert-S-001`, over `limits.max_mcp_servers` a `limit_violation`,
+//! each with a `systemMessage` naming what to change and the command. The enabled servers go
+//! to `state/mcp-allowed.json` for PreToolUse's server limit. A failure here is a fault of
+//! its own (`Medium` for the state file, `Low` for the estimate's state); the rest runs on.
 
 use super::{Context, Evaluation, Fault};
+use crate::budget::estimate::overhead_variant;
+use crate::budget::{limits, transcript};
 use crate::config::discover;
 use crate::config::{CheckContext, lastgood};
 use crate::guard::snapshot;
+use crate::policy::Limits;
 use crate::protocol::{Event, HookInput};
 use crate::record::{Record, Severity};
 use crate::retention;
@@ -54,6 +66,7 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
             error: format!("{message} (defaults apply)").into(),
         });
     }
+    check_budget(input, ctx, &policy.limits, &mut eval);
     if let Err(err) = retention::check_at_session_start(ctx, &policy.retention) {
         eval.faults.push(Fault {
             severity: Severity::Low,
@@ -84,6 +97,44 @@ fn check_config(input: &HookInput, ctx: &Context, eval: &mut Evaluation) {
         eval.faults.push(Fault {
             severity: err.severity(),
             error: Box::new(err),
+        });
+    }
+}
+
+/// The context budget: estimate, record, compare with the limits, keep the allowed set.
+fn check_budget(input: &HookInput, ctx: &Context, limits: &Limits, eval: &mut Evaluation) {
+    let no_env = |_: &str| None;
+    let budget = limits::budget(&ctx.project, &ctx.locations, &ctx.data, &no_env);
+    let servers = &budget.discovery.inventory.mcp_servers;
+    let found = limits::check(&budget.estimate, servers, limits);
+    eval.records.extend(found.records);
+    eval.outcome.system_messages.extend(found.system_message);
+    let session = &input.common.session_id;
+    let state = limits::state_for(servers, session, ctx.now);
+    if let Err(err) = limits::save_state(&ctx.data, &state) {
+        eval.faults.push(Fault {
+            severity: Severity::Medium,
+            error: Box::new(err),
+        });
+    }
+    let any_mcp = servers.iter().any(|s| s.enabled);
+    let variant = overhead_variant(budget.estimate.tool_search.names_only, any_mcp);
+    if let Err(err) = transcript::record_estimate(
+        &ctx.data,
+        session,
+        budget.estimate.total_tokens,
+        budget.estimate.visible_tokens(),
+        &variant,
+    ) {
+        eval.faults.push(Fault {
+            severity: Severity::Low,
+            error: Box::new(err),
+        });
+    }
+    if let Some(note) = budget.overhead_note {
+        eval.faults.push(Fault {
+            severity: Severity::Low,
+            error: format!("{note} (the default overhead was used)").into(),
         });
     }
 }

@@ -1,0 +1,411 @@
+#![expect(
+    clippy::cast_precision_loss,
+    clippy::too_many_lines,
+    clippy::type_complexity,
+    reason = "tests: small counts, one table of the plan"
+)]
+
+use super::*;
+use chrono::TimeZone;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+}
+
+fn file(enabled: bool, percentage: u64) -> CanaryFile {
+    CanaryFile {
+        enabled,
+        percentage,
+        duration_minutes: Some(60),
+        metrics_threshold: None,
+    }
+}
+
+fn at(percentage: u64, started: DateTime<Utc>) -> Accepted {
+    Accepted {
+        enabled: percentage > 0,
+        percentage,
+        stage_started_at: (percentage > 0).then_some(started),
+        ..Accepted::default()
+    }
+}
+
+fn pass() -> Health {
+    Health::Pass(StageNumbers {
+        runs: 100,
+        ..StageNumbers::default()
+    })
+}
+
+#[test]
+fn buckets_are_stable_and_shares_match_each_stage() {
+    assert_eq!(bucket("abc"), bucket("abc"));
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let ids: Vec<String> = (0..100_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                rng >> 32,
+                rng & 0xffff,
+                (rng >> 16) & 0xfff,
+                (rng >> 28) & 0xfff,
+                rng & 0xffff_ffff_ffff
+            )
+        })
+        .collect();
+    for stage in STAGES {
+        let state = at(stage, t0());
+        let canary = ids
+            .iter()
+            .filter(|id| state.cohort(id) == Cohort::Canary)
+            .count();
+        let share = canary as f64 * 100.0 / ids.len() as f64;
+        assert!(
+            (share - stage as f64).abs() <= 1.0,
+            "stage {stage}%: {share:.2}% canary"
+        );
+    }
+    // A canary session at 10% stays in at 50%.
+    let ten = at(10, t0());
+    let fifty = at(50, t0());
+    for id in &ids {
+        if ten.cohort(id) == Cohort::Canary {
+            assert_eq!(fifty.cohort(id), Cohort::Canary, "{id}");
+        }
+    }
+    assert_eq!(Accepted::default().cohort("x"), Cohort::Stable);
+}
+
+#[test]
+fn the_plan_table() {
+    let later = t0() + Duration::minutes(61);
+    let early = t0() + Duration::minutes(10);
+    let inconclusive = || Health::Inconclusive(StageNumbers::default());
+    let failing = || Health::Fail(StageNumbers::default(), String::from("error rate 5% > 1%"));
+    let cases: Vec<(
+        &str,
+        Accepted,
+        CanaryFile,
+        fn() -> Health,
+        DateTime<Utc>,
+        Result<Transition, &str>,
+    )> = vec![
+        (
+            "start",
+            Accepted::default(),
+            file(true, 10),
+            pass,
+            t0(),
+            Ok(Transition::Start),
+        ),
+        (
+            "start skipping",
+            Accepted::default(),
+            file(true, 50),
+            pass,
+            t0(),
+            Err("starts at 10%"),
+        ),
+        (
+            "promote",
+            at(10, t0()),
+            file(true, 50),
+            pass,
+            later,
+            Ok(Transition::Promote { from: 10, to: 50 }),
+        ),
+        (
+            "premature",
+            at(10, t0()),
+            file(true, 50),
+            pass,
+            early,
+            Err("premature"),
+        ),
+        (
+            "skipped stage",
+            at(10, t0()),
+            file(true, 100),
+            pass,
+            later,
+            Err("skips a stage"),
+        ),
+        (
+            "out of range",
+            at(10, t0()),
+            file(true, 150),
+            pass,
+            later,
+            Err("out of range"),
+        ),
+        (
+            "not a stage",
+            at(10, t0()),
+            file(true, 30),
+            pass,
+            later,
+            Err("skips a stage"),
+        ),
+        (
+            "back a stage",
+            at(50, t0()),
+            file(true, 10),
+            pass,
+            later,
+            Err("abort instead"),
+        ),
+        (
+            "inconclusive",
+            at(10, t0()),
+            file(true, 50),
+            inconclusive,
+            later,
+            Err("inconclusive"),
+        ),
+        (
+            "failing",
+            at(10, t0()),
+            file(true, 50),
+            failing,
+            later,
+            Err("not healthy"),
+        ),
+        (
+            "abort early",
+            at(50, t0()),
+            file(false, 50),
+            pass,
+            early,
+            Ok(Transition::Abort),
+        ),
+        (
+            "abort to 0",
+            at(10, t0()),
+            file(true, 0),
+            pass,
+            early,
+            Ok(Transition::Abort),
+        ),
+        (
+            "abort at 100 early",
+            at(100, t0()),
+            file(false, 100),
+            pass,
+            early,
+            Ok(Transition::Abort),
+        ),
+        (
+            "graduate",
+            at(100, t0()),
+            file(false, 100),
+            pass,
+            later,
+            Ok(Transition::Graduate),
+        ),
+        (
+            "same",
+            at(50, t0()),
+            file(true, 50),
+            pass,
+            early,
+            Ok(Transition::Same),
+        ),
+        (
+            "off stays off",
+            Accepted::default(),
+            file(false, 0),
+            pass,
+            t0(),
+            Ok(Transition::Same),
+        ),
+        (
+            "promote to 100",
+            at(50, t0()),
+            file(true, 100),
+            pass,
+            later,
+            Ok(Transition::Promote { from: 50, to: 100 }),
+        ),
+    ];
+    for (name, accepted, proposed, health, now, expected) in cases {
+        let got = judge(&accepted, &proposed, &health, now);
+        match (&got, &expected) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}"),
+            (Err(why), Err(part)) => assert!(why.contains(part), "{name}: {why}"),
+            _ => panic!("{name}: got {got:?}, expected {expected:?}"),
+        }
+    }
+}
+
+fn project() -> (tempfile::TempDir, Paths) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join(".claude/hooks/data")).unwrap();
+    let paths = Paths::of_project(dir.path());
+    (dir, paths)
+}
+
+#[test]
+fn a_file_edited_past_the_plan_is_not_obeyed_and_said_once() {
+    let (_dir, paths) = project();
+    let session = (0..1000)
+        .map(|i| format!("s-{i}"))
+        .find(|s| bucket(s) < 10)
+        .unwrap();
+    fs::write(&paths.file, r#"{"enabled": true, "percentage": 10}"#).unwrap();
+    let o = observe(&paths, &session, t0());
+    assert_eq!(o.cohort, Cohort::Canary);
+    assert_eq!(
+        o.system_messages,
+        ["ctxopt canary: started at 10% (now 10%)."]
+    );
+    assert_eq!(load(&paths).stage_started_at, Some(t0()));
+    // Unchanged: nothing said.
+    assert!(observe(&paths, &session, t0()).system_messages.is_empty());
+    // Jumped to 100 at once: refused, the last accepted state stays, said once.
+    fs::write(&paths.file, r#"{"enabled": true, "percentage": 100}"#).unwrap();
+    let o = observe(&paths, "stable-session-zz", t0() + Duration::minutes(5));
+    assert_eq!(o.records.len(), 1);
+    assert!(
+        o.system_messages[0].contains("skips a stage"),
+        "{:?}",
+        o.system_messages
+    );
+    assert_eq!(load(&paths).percentage, 10);
+    assert!(observe(&paths, &session, t0()).system_messages.is_empty());
+    // Abort is always accepted.
+    fs::write(&paths.file, r#"{"enabled": false, "percentage": 100}"#).unwrap();
+    let o = observe(&paths, &session, t0() + Duration::minutes(6));
+    assert_eq!(o.cohort, Cohort::Stable);
+    assert_eq!(load(&paths).ended.as_deref(), Some("aborted"));
+    assert!(!paths.history.exists(), "an abort is not a graduation");
+}
+
+#[test]
+fn graduation_is_logged_in_the_history() {
+    let (_dir, paths) = project();
+    save(&paths, &at(100, t0())).unwrap();
+    fs::write(&paths.file, r#"{"enabled": false, "percentage": 100}"#).unwrap();
+    let o = observe(&paths, "x", t0() + Duration::minutes(61));
+    assert!(
+        o.system_messages[0].contains("graduated"),
+        "{:?}",
+        o.system_messages
+    );
+    let history = fs::read_to_string(&paths.history).unwrap();
+    assert!(
+        history.starts_with("Canary graduated at 2026-11-25T11:01:00Z"),
+        "{history}"
+    );
+    assert_eq!(load(&paths).ended.as_deref(), Some("graduated"));
+}
+
+#[test]
+fn stage_health_reads_the_canary_cohort_since_the_stage_began() {
+    let (_dir, paths) = project();
+    let accepted = at(50, t0());
+    let canary = (0..1000)
+        .map(|i| format!("c-{i}"))
+        .find(|s| bucket(s) < 50)
+        .unwrap();
+    let stable = (0..1000)
+        .map(|i| format!("s-{i}"))
+        .find(|s| bucket(s) >= 50)
+        .unwrap();
+    let mut lines = String::new();
+    let line = |t: DateTime<Utc>, s: &str, body: &str| {
+        format!(
+            "{{\"timestamp\":\"{}\",{body},\"session_id\":\"{s}\"}}\n",
+            record::timestamp(t)
+        )
+    };
+    // Before the stage: ignored.
+    lines.push_str(&line(
+        t0() - Duration::minutes(1),
+        &canary,
+        r#""type":"hook_execution","success":false"#,
+    ));
+    for i in 0..30 {
+        let t = t0() + Duration::seconds(i);
+        lines.push_str(&line(
+            t,
+            &canary,
+            r#""type":"hook_execution","success":true"#,
+        ));
+        lines.push_str(&line(
+            t,
+            &canary,
+            r#""type":"hook_latency","duration_ms":3.5"#,
+        ));
+        lines.push_str(&line(
+            t,
+            &stable,
+            r#""type":"hook_execution","success":false"#,
+        ));
+    }
+    fs::write(&paths.metrics, &lines).unwrap();
+    let health = stage_health(&paths, &accepted, t0() + Duration::minutes(61));
+    let Health::Pass(n) = health else {
+        panic!("{health:?}")
+    };
+    assert_eq!(
+        (n.runs, n.failures, n.canary_sessions, n.stable_sessions),
+        (30, 0, 1, 1)
+    );
+    assert_eq!(n.latency_p95_ms, Some(3.5));
+    lines.push_str(&line(
+        t0() + Duration::minutes(2),
+        &canary,
+        r#""type":"hook_execution","success":false"#,
+    ));
+    fs::write(&paths.metrics, &lines).unwrap();
+    assert!(matches!(
+        stage_health(&paths, &accepted, t0() + Duration::minutes(61)),
+        Health::Fail(_, why) if why.contains("error rate")
+    ));
+}
+
+#[test]
+fn the_rule_judges_the_resulting_file_of_a_write_and_an_edit() {
+    use crate::guard::Exception;
+    let (_dir, paths) = project();
+    let project = paths.file.parent().unwrap().parent().unwrap().to_path_buf();
+    let rule = Rule::new(&project, t0());
+    let write = |content: &str| ToolCall {
+        tool_name: String::from("Write"),
+        tool_input: serde_json::json!({"file_path": paths.file, "content": content}),
+        tool_use_id: None,
+    };
+    assert!(
+        rule.decide(&write(r#"{"enabled": true, "percentage": 10}"#))
+            .is_ok()
+    );
+    let refused = rule
+        .decide(&write(r#"{"enabled": true, "percentage": 100}"#))
+        .unwrap_err();
+    assert!(
+        refused.contains("starts at 10%") && refused.contains("Allowed now: starting at 10%"),
+        "{refused}"
+    );
+    assert!(
+        rule.decide(&write("{not json"))
+            .unwrap_err()
+            .contains("not a valid canary file")
+    );
+    fs::write(&paths.file, r#"{"enabled": true, "percentage": 10}"#).unwrap();
+    save(&paths, &at(10, t0())).unwrap();
+    let edit = ToolCall {
+        tool_name: String::from("Edit"),
+        tool_input: serde_json::json!({"file_path": paths.file, "old_string": "10", "new_string": "100"}),
+        tool_use_id: None,
+    };
+    assert!(rule.decide(&edit).unwrap_err().contains("skips a stage"));
+    let abort = ToolCall {
+        tool_name: String::from("Edit"),
+        tool_input: serde_json::json!({"file_path": paths.file, "old_string": "true", "new_string": "false"}),
+        tool_use_id: None,
+    };
+    assert_eq!(rule.decide(&abort), Ok(String::from("canary: aborted")));
+}
