@@ -208,6 +208,19 @@ pub enum Record {
         /// What to do about it, one line.
         message: Text,
     },
+    /// The canary rolled back automatically (R6.3).
+    CanaryRollback {
+        /// The trigger (`error_rate`, `latency_p95`, `initial_tokens`, …).
+        trigger: String,
+        /// The value seen.
+        value: f64,
+        /// The limit.
+        threshold: f64,
+        /// What crossed what.
+        message: Text,
+        /// Files restored from the deploy snapshot.
+        files: Vec<String>,
+    },
 }
 
 impl Record {

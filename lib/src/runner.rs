@@ -97,11 +97,7 @@ pub fn main(hook: Hook) -> ExitCode {
     );
     let initial = transcript::initial(&ctx.data, &envelope.session_id);
     set_initial_tokens(&mut envelope, initial);
-    let canary = canary::observe(
-        &canary::Paths::of_project(&ctx.project),
-        &envelope.session_id,
-        ctx.now,
-    );
+    let canary = observe_canary(&ctx, &envelope.session_id);
     envelope.cohort = canary.cohort;
     set_panic_context(PanicContext {
         hook,
@@ -164,6 +160,27 @@ fn decides_on_protected(hook: Hook, input: Option<&HookInput>) -> bool {
         }
         _ => false,
     }
+}
+
+/// The canary's in-process guard and automatic rollback for this run ([`canary::observe`]).
+fn observe_canary(ctx: &Context, session_id: &str) -> canary::Observed {
+    let webhook = env::var(canary::webhook::URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty());
+    canary::observe(
+        &canary::Paths::of_project(&ctx.project),
+        session_id,
+        ctx.now,
+        &canary::Environment {
+            slo_target: &|| ctx.policy().0.slo.hook_success_target,
+            restore: &|| canary::rollback::restore_snapshot(&ctx.project, ctx.now),
+            notify: &|text| {
+                if let (Some(url), Some(bin_dir)) = (&webhook, &ctx.bin_dir) {
+                    canary::webhook::spawn(bin_dir, url, text);
+                }
+            },
+        },
+    )
 }
 
 /// Puts the session's initial tokens (from `state/tokens-<session>.json`) on the envelope.

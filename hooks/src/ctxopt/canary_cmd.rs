@@ -232,3 +232,25 @@ fn text(
     let _ = writeln!(out, "allowed now: {allowed}");
     out
 }
+
+/// `ctxopt notify-webhook --url URL --text TEXT` (hidden).
+#[derive(Debug, clap::Args)]
+pub struct NotifyArgs {
+    /// The webhook URL.
+    #[arg(long)]
+    url: String,
+    /// The message.
+    #[arg(long)]
+    text: String,
+}
+
+/// Posts the message; exit 1 when the webhook could not be reached.
+pub fn notify(args: &NotifyArgs) -> Status {
+    match canary::webhook::post(&args.url, &args.text) {
+        Ok(()) => Status::Ok,
+        Err(err) => {
+            eprintln!("ctxopt: {err}");
+            Status::Problems
+        }
+    }
+}

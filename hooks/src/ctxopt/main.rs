@@ -66,6 +66,9 @@ enum Command {
     /// The canary release (runbook 5.1): status, start, promote, abort.
     #[command(subcommand)]
     Canary(canary_cmd::CanaryCommand),
+    /// Post a message to a webhook (used by the hooks' automatic rollback, detached).
+    #[command(hide = true)]
+    NotifyWebhook(canary_cmd::NotifyArgs),
     /// The project's MCP servers: check that each starts and lists its tools (runbook P1-003).
     #[command(subcommand)]
     Mcp(mcp_cmd::McpCommand),
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
         Command::RestoreConfig(args) => restore::restore(&args),
         Command::Hooks(command) => hooks_cmd::hooks(&command),
         Command::Canary(command) => canary_cmd::canary(&command),
+        Command::NotifyWebhook(args) => Ok(canary_cmd::notify(&args)),
         Command::Mcp(command) => mcp_cmd::mcp(&command),
         Command::Tokens(args) => tokens::tokens(&args),
         Command::Skills(args) => skills::skills(&args),

@@ -31,6 +31,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod rollback;
+pub mod webhook;
+
 use crate::config::lastgood::sha256_hex;
 use crate::protocol::ToolCall;
 use crate::record::{self, AlertSeverity, Cohort, Record, Text};
@@ -132,7 +135,7 @@ pub struct FileKey {
     pub sha256: Option<String>,
 }
 
-fn stat_key(path: &Path) -> Option<(u64, i64, i64, u64)> {
+pub(crate) fn stat_key(path: &Path) -> Option<(u64, i64, i64, u64)> {
     fs::metadata(path).ok().map(|m| {
         (
             m.size(),
@@ -354,6 +357,8 @@ pub fn apply(
 /// The canary's files for a project.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The project.
+    pub project: PathBuf,
     /// `.claude/canary.json`.
     pub file: PathBuf,
     /// `<data>/canary-state.json`.
@@ -370,6 +375,7 @@ impl Paths {
     pub fn of_project(project: &Path) -> Self {
         let data = DataDir::of_project(project);
         Self {
+            project: project.to_path_buf(),
             file: project.join(".claude/canary.json"),
             state: data.root().join("canary-state.json"),
             history: project.join(".deploy/history.log"),
@@ -409,18 +415,73 @@ pub struct Observed {
     pub errors: Vec<StoreError>,
 }
 
+/// What the automatic rollback needs from the run, asked only while a canary runs.
+pub struct Environment<'a> {
+    /// The SLO target (`slo.hook_success_target`).
+    pub slo_target: &'a dyn Fn() -> f64,
+    /// Restores the deploy snapshot; the files restored, or why not.
+    pub restore: &'a dyn Fn() -> Result<Vec<String>, String>,
+    /// Notifies the webhook, without waiting (a detached process).
+    pub notify: &'a dyn Fn(&str),
+}
+
 /// The in-process guard, for every hook run: one `stat` when the canary file is unchanged;
-/// otherwise the change is judged, accepted or refused (see the module doc).
+/// otherwise the change is judged, accepted or refused (see the module doc). While a canary
+/// runs, the automatic rollback's rollup and triggers too ([`rollback`]).
 #[must_use]
-pub fn observe(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> Observed {
+pub fn observe(
+    paths: &Paths,
+    session_id: &str,
+    now: DateTime<Utc>,
+    env: &Environment<'_>,
+) -> Observed {
+    let (mut observed, accepted) = judge_file(paths, session_id, now);
+    if accepted.enabled {
+        watch_triggers(paths, &accepted, now, env, &mut observed);
+        observed.cohort = load(paths).cohort(session_id);
+    }
+    observed
+}
+
+fn watch_triggers(
+    paths: &Paths,
+    accepted: &Accepted,
+    now: DateTime<Utc>,
+    env: &Environment<'_>,
+    observed: &mut Observed,
+) {
+    let rollup = match rollback::update(paths, accepted, now) {
+        Ok(rollup) => rollup,
+        Err(err) => {
+            observed.errors.push(err);
+            return;
+        }
+    };
+    let Some(trigger) = rollback::crossed(&rollup, accepted, (env.slo_target)()) else {
+        return;
+    };
+    match rollback::roll_back(paths, &trigger, now, env.restore) {
+        Ok(Some(done)) => {
+            let message = rollback::message_of(&done);
+            (env.notify)(&message);
+            observed.records.push(rollback::record_of(&done));
+            observed.system_messages.push(message);
+        }
+        Ok(None) => {}
+        Err(err) => observed.errors.push(err),
+    }
+}
+
+fn judge_file(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> (Observed, Accepted) {
     let stat = stat_key(&paths.file);
     let mut accepted = load(paths);
     let known = accepted.file.as_ref().and_then(|f| f.stat);
     if stat == known || (stat.is_none() && accepted.file.is_none()) {
-        return Observed {
+        let observed = Observed {
             cohort: accepted.cohort(session_id),
             ..Observed::default()
         };
+        return (observed, accepted);
     }
     let mut observed = Observed::default();
     let bytes = fs::read(&paths.file).ok();
@@ -436,7 +497,7 @@ pub fn observe(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> Observed 
             observed.errors.push(err);
         }
         observed.cohort = accepted.cohort(session_id);
-        return observed;
+        return (observed, accepted);
     }
     let proposed = match &bytes {
         None => Ok(CanaryFile {
@@ -503,7 +564,7 @@ pub fn observe(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> Observed 
         }
     }
     observed.cohort = accepted.cohort(session_id);
-    observed
+    (observed, accepted)
 }
 
 /// A transition in words.

@@ -30,6 +30,14 @@ fn at(percentage: u64, started: DateTime<Utc>) -> Accepted {
     }
 }
 
+fn quiet() -> Environment<'static> {
+    Environment {
+        slo_target: &|| 0.99,
+        restore: &|| Ok(Vec::new()),
+        notify: &|_| {},
+    }
+}
+
 fn pass() -> Health {
     Health::Pass(StageNumbers {
         runs: 100,
@@ -255,7 +263,7 @@ fn a_file_edited_past_the_plan_is_not_obeyed_and_said_once() {
         .find(|s| bucket(s) < 10)
         .unwrap();
     fs::write(&paths.file, r#"{"enabled": true, "percentage": 10}"#).unwrap();
-    let o = observe(&paths, &session, t0());
+    let o = observe(&paths, &session, t0(), &quiet());
     assert_eq!(o.cohort, Cohort::Canary);
     assert_eq!(
         o.system_messages,
@@ -263,10 +271,19 @@ fn a_file_edited_past_the_plan_is_not_obeyed_and_said_once() {
     );
     assert_eq!(load(&paths).stage_started_at, Some(t0()));
     // Unchanged: nothing said.
-    assert!(observe(&paths, &session, t0()).system_messages.is_empty());
+    assert!(
+        observe(&paths, &session, t0(), &quiet())
+            .system_messages
+            .is_empty()
+    );
     // Jumped to 100 at once: refused, the last accepted state stays, said once.
     fs::write(&paths.file, r#"{"enabled": true, "percentage": 100}"#).unwrap();
-    let o = observe(&paths, "stable-session-zz", t0() + Duration::minutes(5));
+    let o = observe(
+        &paths,
+        "stable-session-zz",
+        t0() + Duration::minutes(5),
+        &quiet(),
+    );
     assert_eq!(o.records.len(), 1);
     assert!(
         o.system_messages[0].contains("skips a stage"),
@@ -274,10 +291,14 @@ fn a_file_edited_past_the_plan_is_not_obeyed_and_said_once() {
         o.system_messages
     );
     assert_eq!(load(&paths).percentage, 10);
-    assert!(observe(&paths, &session, t0()).system_messages.is_empty());
+    assert!(
+        observe(&paths, &session, t0(), &quiet())
+            .system_messages
+            .is_empty()
+    );
     // Abort is always accepted.
     fs::write(&paths.file, r#"{"enabled": false, "percentage": 100}"#).unwrap();
-    let o = observe(&paths, &session, t0() + Duration::minutes(6));
+    let o = observe(&paths, &session, t0() + Duration::minutes(6), &quiet());
     assert_eq!(o.cohort, Cohort::Stable);
     assert_eq!(load(&paths).ended.as_deref(), Some("aborted"));
     assert!(!paths.history.exists(), "an abort is not a graduation");
@@ -288,7 +309,7 @@ fn graduation_is_logged_in_the_history() {
     let (_dir, paths) = project();
     save(&paths, &at(100, t0())).unwrap();
     fs::write(&paths.file, r#"{"enabled": false, "percentage": 100}"#).unwrap();
-    let o = observe(&paths, "x", t0() + Duration::minutes(61));
+    let o = observe(&paths, "x", t0() + Duration::minutes(61), &quiet());
     assert!(
         o.system_messages[0].contains("graduated"),
         "{:?}",
@@ -408,4 +429,125 @@ fn the_rule_judges_the_resulting_file_of_a_write_and_an_edit() {
         tool_use_id: None,
     };
     assert_eq!(rule.decide(&abort), Ok(String::from("canary: aborted")));
+}
+
+mod rollback_tests {
+    use super::super::rollback::{self, Rollup};
+    use super::*;
+
+    fn canary_numbers(runs: u64, failures: u64, latencies: u64, slow: u64) -> Rollup {
+        let mut r = Rollup::default();
+        r.cohorts.insert(
+            String::from("canary"),
+            rollback::CohortNumbers {
+                runs,
+                failures,
+                latencies,
+                slow,
+                ..rollback::CohortNumbers::default()
+            },
+        );
+        r
+    }
+
+    #[test]
+    fn each_trigger_and_its_threshold() {
+        let a = at(10, t0());
+        let none = |r: &Rollup| rollback::crossed(r, &a, 0.99).map(|t| t.name);
+        assert_eq!(
+            none(&canary_numbers(100, 1, 100, 5)),
+            None,
+            "1% and 5% are not over"
+        );
+        assert_eq!(none(&canary_numbers(100, 2, 100, 0)), Some("error_rate"));
+        assert_eq!(none(&canary_numbers(100, 0, 100, 6)), Some("latency_p95"));
+        assert_eq!(
+            none(&canary_numbers(10, 5, 10, 10)),
+            None,
+            "too few samples for rates"
+        );
+        let mut r = canary_numbers(0, 0, 0, 0);
+        r.criticals = vec![t0(); 3];
+        assert_eq!(none(&r), Some("critical_errors"));
+        r.criticals.pop();
+        assert_eq!(none(&r), None);
+        let mut r = canary_numbers(0, 0, 0, 0);
+        r.cohorts.get_mut("canary").unwrap().max_estimated = Some(45_000);
+        let t = rollback::crossed(&r, &a, 0.99).unwrap();
+        assert_eq!(t.name, "initial_tokens_stage");
+        assert!(t.message.contains("(estimated)"), "{}", t.message);
+        r.cohorts.get_mut("canary").unwrap().max_measured = Some(50_001);
+        let t = rollback::crossed(&r, &a, 0.99).unwrap();
+        assert_eq!(t.name, "initial_tokens");
+        assert!(t.message.contains("(measured)"), "{}", t.message);
+        // The error budget with a stricter SLO than the stage's error rate.
+        let loose = Accepted {
+            error_rate: 0.5,
+            ..at(10, t0())
+        };
+        assert_eq!(
+            rollback::crossed(&canary_numbers(100, 2, 100, 0), &loose, 0.99).map(|t| t.name),
+            Some("error_budget")
+        );
+    }
+
+    #[test]
+    fn the_rollup_reads_only_new_lines_and_resets_per_stage() {
+        let (_dir, paths) = project();
+        let a = at(10, t0());
+        let canary = (0..1000)
+            .map(|i| format!("c-{i}"))
+            .find(|s| bucket(s) < 10)
+            .unwrap();
+        let old = format!(
+            "{{\"timestamp\":\"{}\",\"type\":\"hook_execution\",\"success\":false,\"session_id\":\"{canary}\"}}\n",
+            record::timestamp(t0() - Duration::minutes(1))
+        );
+        fs::write(&paths.metrics, &old).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!(
+            r.canary().runs,
+            0,
+            "records before the stage are not its own"
+        );
+        let new = format!(
+            "{{\"timestamp\":\"{}\",\"type\":\"hook_execution\",\"success\":false,\"session_id\":\"{canary}\"}}\n{{\"partial",
+            record::timestamp(t0() + Duration::seconds(5))
+        );
+        fs::write(&paths.metrics, format!("{old}{new}")).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!((r.canary().runs, r.canary().failures), (1, 1));
+        let again = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!(again.canary().runs, 1, "nothing new, nothing counted twice");
+        let next_stage = at(50, t0() + Duration::hours(2));
+        let r = rollback::update(&paths, &next_stage, t0()).unwrap();
+        assert_eq!(r.canary().runs, 0);
+    }
+
+    #[test]
+    fn one_rollback_however_many_notice() {
+        let (_dir, paths) = project();
+        fs::write(&paths.file, r#"{"enabled": true, "percentage": 10}"#).unwrap();
+        save(&paths, &at(10, t0())).unwrap();
+        let trigger = rollback::Trigger {
+            name: "critical_errors",
+            value: 3.0,
+            threshold: 3.0,
+            message: String::from("3 Critical errors within 5 minutes"),
+        };
+        let restore = || Ok(vec![String::from(".claude/settings.json")]);
+        let first = rollback::roll_back(&paths, &trigger, t0(), &restore).unwrap();
+        assert!(first.is_some());
+        let second = rollback::roll_back(&paths, &trigger, t0(), &restore).unwrap();
+        assert!(second.is_none());
+        let log = fs::read_to_string(paths.history.with_file_name("rollback.log")).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.contains("trigger=critical_errors") && log.contains(".claude/settings.json"));
+        let state = load(&paths);
+        assert!(!state.enabled);
+        assert_eq!(state.ended.as_deref(), Some("rolled-back"));
+        let file: CanaryFile = serde_json::from_slice(&fs::read(&paths.file).unwrap()).unwrap();
+        assert!(!file.enabled);
+        assert!(!paths.history.exists(), "a rollback is not a graduation");
+    }
 }
