@@ -93,6 +93,10 @@ impl Default for Guard {
 pub struct Canary {
     /// warn or enforce.
     pub mode: Mode,
+    /// What the canary rolls out: policy sections applied to canary sessions only
+    /// ([`Policy::load_for`]), folded into the stable policy at graduation
+    /// ([`fold_canary_override`]).
+    pub r#override: Option<serde_json::Value>,
 }
 
 /// Service-level objectives.
@@ -197,6 +201,34 @@ impl Policy {
         project.join(".claude").join("ctxopt.json")
     }
 
+    /// Reads the project's policy as a session of `cohort` sees it: for a canary session the
+    /// `canary.override` sections are merged over the others (objects key by key, anything
+    /// else replaced).
+    pub fn load_for(project: &Path, cohort: crate::record::Cohort) -> Result<Self, PolicyError> {
+        if cohort == crate::record::Cohort::Stable {
+            return Self::load(project);
+        }
+        let path = Self::path(project);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(PolicyError::Read { path, source }),
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| PolicyError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+        if let Some(overrides) = value
+            .pointer("/canary/override")
+            .filter(|o| o.is_object())
+            .cloned()
+        {
+            merge(&mut value, &overrides);
+        }
+        serde_json::from_value(value).map_err(|source| PolicyError::Parse { path, source })
+    }
+
     /// Reads the project's policy; a missing file gives the defaults.
     pub fn load(project: &Path) -> Result<Self, PolicyError> {
         let path = Self::path(project);
@@ -210,9 +242,107 @@ impl Policy {
     }
 }
 
+/// Merges `over` into `base`: objects key by key, anything else replaced. The `canary`
+/// section itself is never overridden.
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                if key == "canary" {
+                    continue;
+                }
+                match base.get_mut(key) {
+                    Some(slot) if slot.is_object() && value.is_object() => merge(slot, value),
+                    _ => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// At graduation: folds `canary.override` into the stable policy and removes it, written
+/// atomically as ctxopt's own write. `Ok(false)` when there is nothing to fold. A policy file
+/// that does not parse is never rewritten (an error).
+pub fn fold_canary_override(
+    project: &Path,
+    data: &crate::store::DataDir,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let path = Policy::path(project);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(Box::new(err)),
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes)?;
+    let Some(overrides) = value
+        .get_mut("canary")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|c| c.remove("override"))
+    else {
+        return Ok(false);
+    };
+    merge(&mut value, &overrides);
+    let mut after = serde_json::to_vec_pretty(&value)?;
+    after.push(b'\n');
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(&path).map_or(0o644, |m| m.permissions().mode() & 0o777)
+    };
+    crate::store::write_atomic(&path, &after, mode, crate::store::Durability::Fsync)?;
+    crate::config::lastgood::note_own_write(
+        data,
+        &path,
+        Some(&bytes),
+        Some(&after),
+        "canary-graduate",
+    )?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canary_session_sees_the_override_and_graduation_folds_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join(".claude")).unwrap();
+        fs::write(
+            Policy::path(tmp.path()),
+            r#"{"limits": {"max_mcp_servers": 4}, "canary": {"override": {"limits": {"mode": "enforce", "initial_tokens_warning": 30000}}}}"#,
+        )
+        .unwrap();
+        let stable = Policy::load_for(tmp.path(), crate::record::Cohort::Stable).unwrap();
+        assert_eq!(stable.limits.mode, Mode::Warn);
+        assert_eq!(stable.limits.initial_tokens_warning, 40_000);
+        let canary = Policy::load_for(tmp.path(), crate::record::Cohort::Canary).unwrap();
+        assert_eq!(canary.limits.mode, Mode::Enforce);
+        assert_eq!(canary.limits.initial_tokens_warning, 30_000);
+        assert_eq!(
+            canary.limits.max_mcp_servers, 4,
+            "other keys of the section stay"
+        );
+        let data = crate::store::DataDir::of_project(tmp.path());
+        assert!(fold_canary_override(tmp.path(), &data).unwrap());
+        let folded = Policy::load(tmp.path()).unwrap();
+        assert_eq!(folded.limits.mode, Mode::Enforce);
+        assert_eq!(folded.limits.initial_tokens_warning, 30_000);
+        assert_eq!(folded.limits.max_mcp_servers, 4);
+        assert!(folded.canary.r#override.is_none());
+        assert!(
+            !fold_canary_override(tmp.path(), &data).unwrap(),
+            "nothing left to fold"
+        );
+        fs::write(Policy::path(tmp.path()), "{broken").unwrap();
+        assert!(fold_canary_override(tmp.path(), &data).is_err());
+        assert_eq!(
+            fs::read_to_string(Policy::path(tmp.path())).unwrap(),
+            "{broken"
+        );
+    }
 
     #[test]
     fn missing_file_gives_runbook_defaults() {

@@ -76,7 +76,7 @@ pub fn main(hook: Hook) -> ExitCode {
     let bin_dir = env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from));
-    let ctx = Context::new(project, Utc::now(), bin_dir, Locations::from_process_env());
+    let mut ctx = Context::new(project, Utc::now(), bin_dir, Locations::from_process_env());
 
     let (event, session_id) = match &parsed {
         Ok(input) => (
@@ -99,6 +99,7 @@ pub fn main(hook: Hook) -> ExitCode {
     set_initial_tokens(&mut envelope, initial);
     let canary = observe_canary(&ctx, &envelope.session_id);
     envelope.cohort = canary.cohort;
+    ctx.cohort = canary.cohort;
     set_panic_context(PanicContext {
         hook,
         started,
@@ -127,10 +128,10 @@ pub fn main(hook: Hook) -> ExitCode {
         .outcome
         .system_messages
         .extend(canary.system_messages);
-    for err in canary.errors {
+    for error in canary.errors {
         evaluation.faults.push(crate::hook::Fault {
             severity: Severity::Low,
-            error: Box::new(err),
+            error,
         });
     }
     update_initial_tokens(&mut envelope, &evaluation.records);
@@ -172,7 +173,12 @@ fn observe_canary(ctx: &Context, session_id: &str) -> canary::Observed {
         session_id,
         ctx.now,
         &canary::Environment {
-            slo_target: &|| ctx.policy().0.slo.hook_success_target,
+            slo_target: &|| {
+                crate::policy::Policy::load(&ctx.project)
+                    .map_or(canary::rollback::DEFAULT_SLO_TARGET, |p| {
+                        p.slo.hook_success_target
+                    })
+            },
             restore: &|| canary::rollback::restore_snapshot(&ctx.project, ctx.now),
             notify: &|text| {
                 if let (Some(url), Some(bin_dir)) = (&webhook, &ctx.bin_dir) {

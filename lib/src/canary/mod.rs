@@ -412,7 +412,7 @@ pub struct Observed {
     /// For the user.
     pub system_messages: Vec<String>,
     /// Faults of the guard's own (recorded, never fatal).
-    pub errors: Vec<StoreError>,
+    pub errors: Vec<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// What the automatic rollback needs from the run, asked only while a canary runs.
@@ -453,7 +453,7 @@ fn watch_triggers(
     let rollup = match rollback::update(paths, accepted, now) {
         Ok(rollup) => rollup,
         Err(err) => {
-            observed.errors.push(err);
+            observed.errors.push(Box::new(err));
             return;
         }
     };
@@ -468,7 +468,7 @@ fn watch_triggers(
             observed.system_messages.push(message);
         }
         Ok(None) => {}
-        Err(err) => observed.errors.push(err),
+        Err(err) => observed.errors.push(Box::new(err)),
     }
 }
 
@@ -494,7 +494,7 @@ fn judge_file(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> (Observed,
         // Touched, not changed.
         accepted.file = Some(key);
         if let Err(err) = save(paths, &accepted) {
-            observed.errors.push(err);
+            observed.errors.push(Box::new(err));
         }
         observed.cohort = accepted.cohort(session_id);
         return (observed, accepted);
@@ -522,13 +522,19 @@ fn judge_file(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> (Observed,
         Ok((transition, proposed)) => {
             let mut next = apply(&accepted, &transition, &proposed, now);
             next.file = Some(key);
-            if transition == Transition::Graduate
-                && let Err(err) = log_history(paths, "graduated", &accepted, now)
-            {
-                observed.errors.push(err);
+            if transition == Transition::Graduate {
+                if let Err(err) = log_history(paths, "graduated", &accepted, now) {
+                    observed.errors.push(Box::new(err));
+                }
+                if let Err(err) = crate::policy::fold_canary_override(
+                    &paths.project,
+                    &DataDir::of_project(&paths.project),
+                ) {
+                    observed.errors.push(err);
+                }
             }
             if let Err(err) = save(paths, &next) {
-                observed.errors.push(err);
+                observed.errors.push(Box::new(err));
             }
             if transition != Transition::Same {
                 observed.system_messages.push(format!(
@@ -558,7 +564,7 @@ fn judge_file(paths: &Paths, session_id: &str, now: DateTime<Utc>) -> (Observed,
                 observed.system_messages.push(message);
                 accepted.refused_sha256 = sha;
                 if let Err(err) = save(paths, &accepted) {
-                    observed.errors.push(err);
+                    observed.errors.push(Box::new(err));
                 }
             }
         }
@@ -1004,6 +1010,11 @@ fn command(
     });
     if transition == Transition::Graduate {
         log_history(&paths, "graduated", &accepted, now)?;
+        crate::policy::fold_canary_override(project, &data).map_err(|err| {
+            CanaryError::Refused(format!(
+                "graduated, but the canary override could not be folded into the policy: {err}"
+            ))
+        })?;
     }
     save(&paths, &next)?;
     Ok(Done {

@@ -107,6 +107,9 @@ pub struct Context {
     /// Where the user's and the managed config files are (read from the environment by the
     /// runner, so hooks never read it themselves).
     pub locations: Locations,
+    /// The session's canary cohort (set by the runner before the hook's rules run); a canary
+    /// session's policy includes the `canary.override` sections.
+    pub cohort: crate::record::Cohort,
     policy: OnceCell<Result<Policy, String>>,
 }
 
@@ -125,6 +128,7 @@ impl Context {
             now,
             bin_dir,
             locations,
+            cohort: crate::record::Cohort::Stable,
             policy: OnceCell::new(),
         }
     }
@@ -132,10 +136,9 @@ impl Context {
     /// The project's policy, read on first use. On a read or parse error the defaults apply
     /// and the error is returned beside them, once per run, for the caller to record.
     pub fn policy(&self) -> (Policy, Option<String>) {
-        match self
-            .policy
-            .get_or_init(|| Policy::load(&self.project).map_err(|err| crate::record::chain(&err)))
-        {
+        match self.policy.get_or_init(|| {
+            Policy::load_for(&self.project, self.cohort).map_err(|err| crate::record::chain(&err))
+        }) {
             Ok(policy) => (policy.clone(), None),
             Err(message) => (Policy::default(), Some(message.clone())),
         }
