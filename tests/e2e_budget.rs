@@ -224,6 +224,36 @@ fn measured_tokens_equal_the_api_and_the_second_session_is_estimated_within_ten_
             assert_eq!(r["token_consumption_initial"], measured, "{r}");
             assert_eq!(r["token_source"], "measured", "{r}");
         }
+        // Each tool call's record carries the context size the transcript shows at that call:
+        // the usage the API reported for the request that produced it, or — the client writes
+        // the transcript asynchronously — for an earlier one.
+        let usage_of = |n: usize| {
+            api.main_chain()
+                .into_iter()
+                .map(|r| r.json())
+                .find(|b| support::fake_api::assistant_messages(b) == n)
+                .map(|b| request_usage(&b).input_tokens)
+        };
+        let mut seen = 0;
+        for (n, id) in ["toolu_budget_1", "toolu_budget_2"].iter().enumerate() {
+            let record = records
+                .iter()
+                .find(|r| r["type"] == "tool_use" && r["tool_use_id"] == *id)
+                .unwrap_or_else(|| panic!("no tool_use record for {id}\n{}", picture()));
+            if let Some(tokens) = record["context_tokens"].as_u64() {
+                assert!(
+                    (0..=n).any(|k| usage_of(k) == Some(tokens)),
+                    "{id}: {record}\n{}",
+                    picture()
+                );
+                seen += 1;
+            }
+        }
+        assert!(
+            seen > 0,
+            "no tool call carried its context size\n{}",
+            picture()
+        );
         if round == 2 {
             let off = (estimated as f64 - measured as f64).abs() / measured as f64;
             assert!(

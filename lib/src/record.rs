@@ -149,6 +149,10 @@ pub enum Record {
         /// Whether the user interrupted the call.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         interrupted: bool,
+        /// The context's size when the model made this call: the transcript's latest
+        /// main-chain usage (input + cache creation + cache read), read from its end.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context_tokens: Option<u64>,
     },
     /// A session started.
     SessionStart {

@@ -51,6 +51,12 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
         } => tool_use(call, false, *duration_ms, Some(error), *is_interrupt),
         _ => return Evaluation::default(),
     };
+    let mut record = record;
+    if let (Record::ToolUse { context_tokens, .. }, Some(path)) =
+        (&mut record, &input.common.transcript_path)
+    {
+        *context_tokens = transcript::current_context(path).ok().flatten();
+    }
     let mut eval = Evaluation {
         records: vec![record],
         ..Evaluation::default()
@@ -233,6 +239,7 @@ fn tool_use(
         command: command.map(|c| Text::new(c, MAX_COMMAND_CHARS)),
         error: error.map(|e| Text::new(e, MAX_ERROR_CHARS)),
         interrupted,
+        context_tokens: None,
     }
 }
 
