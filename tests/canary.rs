@@ -260,7 +260,10 @@ fn sixteen_hooks_noticing_at_once_roll_back_once_and_the_webhook_hears_it() {
     assert_eq!(told, 1, "one run announces it");
     let log = fs::read_to_string(env.project.join(".deploy/rollback.log")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
-    assert!(log.contains("trigger=critical_errors"), "{log}");
+    assert!(
+        log.contains("trigger=automatic (critical_errors value=3"),
+        "{log}"
+    );
     let records = env.records();
     assert_eq!(of_type(&records, "canary_rollback").len(), 1);
     let file: Value =
@@ -403,4 +406,57 @@ fn real_client_a_jump_is_refused_and_an_abort_goes_through() {
         serde_json::from_slice(&fs::read(env.data().join("canary-state.json")).unwrap()).unwrap();
     assert_eq!(state["ended"], "aborted", "{}", report());
     assert!(!Path::new(&env.project.join(".deploy/history.log")).exists());
+}
+
+/// The automatic rollback restores the deploy snapshot (settings, skills, hooks) and logs one
+/// line for it.
+#[test]
+fn the_automatic_rollback_restores_the_deploy_snapshot() {
+    let env = TestEnv::new();
+    let settings = env.project.join(".claude/settings.json");
+    fs::create_dir_all(env.project.join(".claude")).unwrap();
+    fs::write(&settings, "{\"model\": \"opus\"}\n").unwrap();
+    assert_eq!(ctxopt(&env, &["deploy", "start"]).status.code(), Some(0));
+    fs::write(&settings, "{\"model\": \"new-optimisation\"}\n").unwrap();
+    assert_eq!(ctxopt(&env, &["canary", "start"]).status.code(), Some(0));
+    let _ = env.run_hook(
+        "ctxopt-post-tool-use",
+        &post_input(&env, &session(true), "t0"),
+    );
+    let now = ctxopt::record::timestamp(ctxopt::record::now());
+    let line = format!(
+        "{{\"timestamp\":\"{now}\",\"type\":\"error\",\"severity\":\"Critical\",\"message\":\"x\",\"stack\":\"\",\"session_id\":\"s\"}}\n"
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(env.data().join("metrics.jsonl"))
+        .unwrap()
+        .write_all(line.repeat(3).as_bytes())
+        .unwrap();
+    let out = env.run_hook(
+        "ctxopt-post-tool-use",
+        &post_input(&env, &session(true), "t1"),
+    );
+    assert!(
+        text(&out.stdout).contains("files restored from the deploy snapshot"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        fs::read_to_string(&settings).unwrap(),
+        "{\"model\": \"opus\"}\n"
+    );
+    let log = fs::read_to_string(env.project.join(".deploy/rollback.log")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("automatic (critical_errors value=3"), "{log}");
+    // The guard does not undo the rollback at the next call.
+    let out = env.run_hook(
+        "ctxopt-post-tool-use",
+        &post_input(&env, &session(true), "t2"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        fs::read_to_string(&settings).unwrap(),
+        "{\"model\": \"opus\"}\n"
+    );
 }

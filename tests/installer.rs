@@ -667,3 +667,47 @@ fn script_demo_without_jq_prints_plain_counts() {
     assert_demo_recorded(&env, &out);
     assert!(stdout(&out).contains("install jq"), "{}", stdout(&out));
 }
+
+/// The runbook's entry points: install writes `scripts/*.sh` calling ctxopt (a project's own
+/// script of the same name is left alone), they run, and uninstall removes exactly its own.
+#[test]
+fn runbook_scripts_are_written_run_and_removed() {
+    let env = TestEnv::new();
+    let scripts = env.project.join("scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    fs::write(
+        scripts.join("backup.sh"),
+        "#!/bin/sh\necho our own backup\n",
+    )
+    .unwrap();
+    assert_ok(&ctxopt(
+        &env,
+        &["install", "--bin-dir", bin_dir().to_str().unwrap()],
+    ));
+    let monitor = scripts.join("monitor_canary.sh");
+    assert_eq!(mode(&monitor) & 0o111, 0o111, "executable");
+    assert!(
+        fs::read_to_string(&monitor)
+            .unwrap()
+            .contains("# ctxopt-runbook-script")
+    );
+    assert_eq!(
+        fs::read_to_string(scripts.join("backup.sh")).unwrap(),
+        "#!/bin/sh\necho our own backup\n",
+        "not ours: left alone"
+    );
+    let out = std::process::Command::new("sh")
+        .arg(&monitor)
+        .env("HOME", &env.home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout(&out).starts_with("no canary running"),
+        "{}",
+        stdout(&out)
+    );
+    assert_ok(&ctxopt(&env, &["uninstall"]));
+    assert!(!monitor.exists());
+    assert!(scripts.join("backup.sh").exists());
+}

@@ -665,6 +665,13 @@ fn install_keeps_the_machine_specific_files_out_of_git() {
         "/.claude/*.broken-*\n",
         "/.mcp.json.backup\n",
         "/.mcp.json.broken-*\n",
+        "/.kiro/specs/context-optimization/backup/\n",
+        "/scripts/backup.sh\n",
+        "/scripts/rollback.sh\n",
+        "/scripts/auto_rollback.sh\n",
+        "/scripts/restore_from_backup.sh\n",
+        "/scripts/test_backup_restore.sh\n",
+        "/scripts/monitor_canary.sh\n",
         "# <<< ctxopt\n",
     );
     let after = fs::read(exclude_file(&env)).unwrap();
@@ -715,7 +722,7 @@ fn uninstall_restores_the_exclude_file_byte_for_byte() {
         install(&env);
         let installed = fs::read_to_string(&path).unwrap();
         assert!(
-            installed.ends_with("/.mcp.json.broken-*\n# <<< ctxopt\n"),
+            installed.ends_with("/scripts/monitor_canary.sh\n# <<< ctxopt\n"),
             "{case}: {installed}"
         );
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;

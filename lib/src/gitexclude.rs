@@ -9,8 +9,11 @@
 //! - **What is ignored** ([`PATTERNS`]): `.claude/settings.local.json` (this machine's
 //!   absolute paths), the data dir `.claude/hooks/data/` (metrics, logs, state, the install
 //!   manifest), and the last-known-good copies and kept-aside broken files beside config files
-//!   (`.claude/*.backup`, `.claude/*.broken-*`, `.mcp.json.backup`, `.mcp.json.broken-*`).
-//!   None of them may be committed: they are private or name this machine's paths.
+//!   (`.claude/*.backup`, `.claude/*.broken-*`, `.mcp.json.backup`, `.mcp.json.broken-*`),
+//!   the backups (`.kiro/specs/context-optimization/backup/`, which hold the local settings),
+//!   and the runbook's `scripts/*.sh` install writes (they call this machine's ctxopt; a
+//!   tracked script of the same name is not affected). None of them may be committed: they
+//!   are private or name this machine's paths.
 //! - **Where**: `git rev-parse --git-path info/exclude` — per repository, never committed,
 //!   shared by linked worktrees, and honoured by every git. The patterns are anchored at the
 //!   work tree's top level, so a project in a subdirectory gets `git rev-parse --show-prefix`
@@ -51,13 +54,20 @@ pub const BEGIN: &str = "# >>> ctxopt (managed by `ctxopt install`; removed by `
 pub const END: &str = "# <<< ctxopt";
 /// What the block ignores, relative to the project (each line gets `/` and the project's
 /// path in the work tree in front).
-pub const PATTERNS: [&str; 6] = [
+pub const PATTERNS: [&str; 13] = [
     ".claude/settings.local.json",
     ".claude/hooks/data/",
     ".claude/*.backup",
     ".claude/*.broken-*",
     ".mcp.json.backup",
     ".mcp.json.broken-*",
+    ".kiro/specs/context-optimization/backup/",
+    "scripts/backup.sh",
+    "scripts/rollback.sh",
+    "scripts/auto_rollback.sh",
+    "scripts/restore_from_backup.sh",
+    "scripts/test_backup_restore.sh",
+    "scripts/monitor_canary.sh",
 ];
 /// Mode of an exclude file install creates (git creates it 0644).
 pub const NEW_FILE_MODE: u32 = 0o644;
@@ -528,6 +538,13 @@ mod tests {
              /.claude/*.broken-*\n\
              /.mcp.json.backup\n\
              /.mcp.json.broken-*\n\
+             /.kiro/specs/context-optimization/backup/\n\
+             /scripts/backup.sh\n\
+             /scripts/rollback.sh\n\
+             /scripts/auto_rollback.sh\n\
+             /scripts/restore_from_backup.sh\n\
+             /scripts/test_backup_restore.sh\n\
+             /scripts/monitor_canary.sh\n\
              # <<< ctxopt\n"
         );
     }

@@ -189,6 +189,9 @@ pub enum InstallError {
     /// The repository's git exclude file could not be read or written.
     #[error(transparent)]
     GitExclude(#[from] ExcludeError),
+    /// The runbook's `scripts/*.sh` could not be written or removed.
+    #[error(transparent)]
+    Scripts(#[from] crate::runbook_scripts::ScriptsError),
     /// A settings file holding hooks to wrap or unwrap could not be read or written.
     #[error(transparent)]
     Wrap(#[from] SettingsError),
@@ -274,6 +277,9 @@ pub struct Manifest {
     /// none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wrapped: Vec<wrap_settings::Entry>,
+    /// The runbook's `scripts/*.sh` install wrote (uninstall removes those still unchanged).
+    #[serde(default, skip_serializing_if = "scripts_none")]
+    pub runbook_scripts: crate::runbook_scripts::Record,
 }
 
 impl Manifest {
@@ -379,6 +385,8 @@ pub struct InstallReport {
     pub git_exclude: gitexclude::Plan,
     /// The project's other hooks routed through `ctxopt-run`.
     pub wrap: wrap_settings::InstallPlan,
+    /// The runbook's `scripts/*.sh`.
+    pub scripts: crate::runbook_scripts::ScriptsPlan,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
 }
@@ -427,8 +435,14 @@ pub struct UninstallReport {
     pub git_exclude: Option<gitexclude::UninstallReport>,
     /// The wrapped hooks given back their original commands, and those left as they were.
     pub unwrap: wrap_settings::Unwrap,
+    /// The runbook scripts removed (`None`: a dry run, or no manifest).
+    pub scripts: Option<crate::runbook_scripts::Removed>,
     /// Whether the run wrote or was a dry run.
     pub mode: Mode,
+}
+
+fn scripts_none(record: &crate::runbook_scripts::Record) -> bool {
+    record.scripts.is_empty() && !record.created_dir
 }
 
 /// The directory of the running executable: where `ctxopt` and its sibling hook binaries are.
@@ -459,6 +473,10 @@ pub fn install(
 /// [`install`], also choosing which of the project's other hooks run through `ctxopt-run`
 /// (`ctxopt install --wrap-existing [--wrap-committed]`), and whether ConfigChange is
 /// registered (`--config-change`; kept once installed).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one install transaction: every part planned, then written in crash-safe order"
+)]
 pub fn install_wrapping(
     project: &Path,
     bin_dir: &Path,
@@ -518,6 +536,12 @@ pub fn install_wrapping(
     };
     let exclude_writes = matches!(&exclude, gitexclude::Plan::Write(plan) if plan.writes());
     let exclude_recorded = recorded_exclude == exclude_entry.as_ref();
+    let scripts = crate::runbook_scripts::plan(project, &bin_dir);
+    let mut scripts_record = scripts.record();
+    if let Some(old) = &previous {
+        scripts_record.created_dir |= old.runbook_scripts.created_dir;
+    }
+    let scripts_recorded = previous.as_ref().map(|m| &m.runbook_scripts) == Some(&scripts_record);
     let report = InstallReport {
         created_file: modified && !settings.existed,
         paths,
@@ -527,9 +551,15 @@ pub fn install_wrapping(
         precommit: hook,
         git_exclude: exclude,
         wrap,
+        scripts,
         mode,
     };
-    let unchanged = !modified && !hook_writes && hook_recorded && !wrap_writes;
+    let unchanged = !modified
+        && !hook_writes
+        && hook_recorded
+        && !wrap_writes
+        && !report.scripts.changes()
+        && scripts_recorded;
     if (unchanged && !exclude_writes && exclude_recorded) || mode == Mode::DryRun {
         return Ok(report);
     }
@@ -554,6 +584,7 @@ pub fn install_wrapping(
         precommit: hook_entry,
         git_exclude: exclude_entry,
         wrapped,
+        runbook_scripts: scripts_record,
     };
     write_install(&report, &settings, &Value::Object(root), &manifest)?;
     report.wrap.write_committed(&report.paths.data)?;
@@ -563,6 +594,7 @@ pub fn install_wrapping(
     if let gitexclude::Plan::Write(plan) = &report.git_exclude {
         gitexclude::apply(plan)?;
     }
+    crate::runbook_scripts::apply(&report.scripts)?;
     Ok(report)
 }
 
@@ -694,6 +726,10 @@ fn note_uninstall(
 }
 
 /// Removes what the manifest says install added to `project` (see the module doc).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one uninstall transaction, the mirror of install_wrapping"
+)]
 pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallError> {
     check_project(project)?;
     let paths = Paths::of_project(project);
@@ -706,6 +742,7 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
         precommit: None,
         git_exclude: None,
         unwrap: wrap_settings::Unwrap::default(),
+        scripts: None,
         mode,
     };
     let Some(manifest) = read_manifest(&report.paths.manifest)? else {
@@ -784,6 +821,10 @@ pub fn uninstall(project: &Path, mode: Mode) -> Result<UninstallReport, InstallE
     if mode == Mode::DryRun {
         return Ok(report);
     }
+    report.scripts = Some(crate::runbook_scripts::remove(
+        project,
+        &manifest.runbook_scripts,
+    )?);
     if action == FileAction::Deleted {
         remove_file(&settings.target)?;
         note_uninstall(&report.paths, &settings, None)?;

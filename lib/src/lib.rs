@@ -25,6 +25,7 @@
 pub mod budget;
 pub mod canary;
 pub mod config;
+pub mod deploy;
 pub mod diagnostic;
 pub mod gitexclude;
 pub mod guard;
@@ -39,6 +40,7 @@ pub mod protocol;
 pub mod record;
 pub mod redact;
 pub mod retention;
+pub mod runbook_scripts;
 pub mod runner;
 pub mod store;
 pub mod wrap;

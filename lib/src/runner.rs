@@ -179,7 +179,7 @@ fn observe_canary(ctx: &Context, session_id: &str) -> canary::Observed {
                         p.slo.hook_success_target
                     })
             },
-            restore: &|| canary::rollback::restore_snapshot(&ctx.project, ctx.now),
+            restore: &|reason| canary::rollback::restore_snapshot(&ctx.project, reason, ctx.now),
             notify: &|text| {
                 if let (Some(url), Some(bin_dir)) = (&webhook, &ctx.bin_dir) {
                     canary::webhook::spawn(bin_dir, url, text);

@@ -67,12 +67,18 @@ fn install_text(report: &InstallReport) -> String {
     let hook_writes = matches!(&report.precommit, Plan::Install(plan) if plan.writes());
     let exclude_writes =
         matches!(&report.git_exclude, gitexclude::Plan::Write(plan) if plan.writes());
-    if !report.changed && !hook_writes && !exclude_writes && !report.wrap.edits() {
+    if !report.changed
+        && !hook_writes
+        && !exclude_writes
+        && !report.wrap.edits()
+        && !report.scripts.changes()
+    {
         return format!(
-            "already installed in {settings}; nothing changed\n{}\n{}{}",
+            "already installed in {settings}; nothing changed\n{}\n{}{}{}",
             precommit_text(&report.precommit, dry),
             exclude_text(&report.git_exclude, dry),
-            wrap_text(&report.wrap, dry)
+            wrap_text(&report.wrap, dry),
+            scripts_text(&report.scripts, dry)
         );
     }
     let mut out = String::new();
@@ -107,6 +113,7 @@ fn install_text(report: &InstallReport) -> String {
     let _ = writeln!(out, "{}", precommit_text(&report.precommit, dry));
     let _ = writeln!(out, "{}", exclude_text(&report.git_exclude, dry));
     out.push_str(&wrap_text(&report.wrap, dry));
+    out.push_str(&scripts_text(&report.scripts, dry));
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -371,7 +378,35 @@ fn install_json(report: &InstallReport) -> Value {
         "precommit": precommit_json(&report.precommit),
         "git_exclude": exclude_json(&report.git_exclude),
         "other_hooks": wrap_json(&report.wrap),
+        "runbook_scripts": report.scripts,
     })
+}
+
+/// The runbook's `scripts/*.sh`: written, updated, or left alone (not ours).
+fn scripts_text(plan: &ctxopt::runbook_scripts::ScriptsPlan, dry: bool) -> String {
+    use ctxopt::runbook_scripts::Action;
+    let mut out = String::new();
+    let written: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Create | Action::Update))
+        .filter_map(|i| i.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if !written.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} the runbook's scripts in {}: {}",
+            verb(dry, "write"),
+            plan.dir.display(),
+            written.join(", ")
+        );
+    }
+    for item in &plan.items {
+        if let Action::Skip(why) = &item.action {
+            let _ = writeln!(out, "left {} alone: {why}", item.path.display());
+        }
+    }
+    out
 }
 
 fn uninstall_text(report: &UninstallReport) -> String {
@@ -443,6 +478,14 @@ fn uninstall_text(report: &UninstallReport) -> String {
             e.name, e.event, e.settings_file, e.original
         );
     }
+    if let Some(scripts) = &report.scripts {
+        for path in &scripts.removed {
+            let _ = writeln!(out, "removed {}", path.display());
+        }
+        for (path, why) in &scripts.kept {
+            let _ = writeln!(out, "left {} alone: {why}", path.display());
+        }
+    }
     if dry {
         out.push_str("dry run: nothing written");
     } else {
@@ -509,6 +552,7 @@ fn uninstall_json(report: &UninstallReport) -> Value {
                 "original": e.original,
             })).collect::<Vec<_>>(),
         },
+        "runbook_scripts": report.scripts
     })
 }
 

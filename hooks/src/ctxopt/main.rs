@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand};
 
 mod canary_cmd;
 mod commands;
+mod deploy_cmd;
 mod hooks_cmd;
 mod install;
 mod mcp_check;
 mod mcp_cmd;
 mod prune;
 mod restore;
+mod rollback_cmd;
 mod skills;
 mod tokens;
 mod validate;
@@ -69,6 +71,13 @@ enum Command {
     /// Post a message to a webhook (used by the hooks' automatic rollback, detached).
     #[command(hide = true)]
     NotifyWebhook(canary_cmd::NotifyArgs),
+    /// Deploy (runbook 5.1): `start` records the current commit, settings, skills and hooks in
+    /// `.deploy/` (Phase 0); `finish` appends `.deploy/history.log`.
+    #[command(subcommand)]
+    Deploy(deploy_cmd::DeployCommand),
+    /// Roll back (runbook 6.2): the deploy snapshot, or COMMIT's `.claude/` files; then the
+    /// runbook's post-rollback checks.
+    Rollback(rollback_cmd::RollbackArgs),
     /// The project's MCP servers: check that each starts and lists its tools (runbook P1-003).
     #[command(subcommand)]
     Mcp(mcp_cmd::McpCommand),
@@ -148,6 +157,8 @@ fn main() -> ExitCode {
         Command::Hooks(command) => hooks_cmd::hooks(&command),
         Command::Canary(command) => canary_cmd::canary(&command),
         Command::NotifyWebhook(args) => Ok(canary_cmd::notify(&args)),
+        Command::Deploy(command) => deploy_cmd::deploy(&command),
+        Command::Rollback(args) => rollback_cmd::rollback(&args),
         Command::Mcp(command) => mcp_cmd::mcp(&command),
         Command::Tokens(args) => tokens::tokens(&args),
         Command::Skills(args) => skills::skills(&args),

@@ -419,8 +419,8 @@ pub struct Observed {
 pub struct Environment<'a> {
     /// The SLO target (`slo.hook_success_target`).
     pub slo_target: &'a dyn Fn() -> f64,
-    /// Restores the deploy snapshot; the files restored, or why not.
-    pub restore: &'a dyn Fn() -> Result<Vec<String>, String>,
+    /// Restores the deploy snapshot for a reason; the files restored, or why not.
+    pub restore: &'a dyn Fn(&str) -> Result<rollback::Restored, rollback::NotRestored>,
     /// Notifies the webhook, without waiting (a detached process).
     pub notify: &'a dyn Fn(&str),
 }

@@ -314,6 +314,25 @@ pub fn crossed(rollup: &Rollup, accepted: &Accepted, slo_target: f64) -> Option<
     None
 }
 
+/// What restoring the deploy snapshot did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Files restored.
+    pub files: Vec<String>,
+    /// Whether the restore wrote its own `.deploy/rollback.log` line (then the rollback does
+    /// not write a second one).
+    pub logged: bool,
+}
+
+/// Why the deploy snapshot was not restored, and whether that was logged already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRestored {
+    /// Why.
+    pub reason: String,
+    /// Whether `.deploy/rollback.log` already has a line for it.
+    pub logged: bool,
+}
+
 /// What a rollback did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolledBack {
@@ -331,7 +350,7 @@ pub fn roll_back(
     paths: &Paths,
     trigger: &Trigger,
     now: DateTime<Utc>,
-    restore: &dyn Fn() -> Result<Vec<String>, String>,
+    restore: &dyn Fn(&str) -> Result<Restored, NotRestored>,
 ) -> Result<Option<RolledBack>, StoreError> {
     let lock_file = lock_path(paths);
     if let Some(dir) = lock_file.parent() {
@@ -373,32 +392,33 @@ pub fn roll_back(
         Some(body.as_bytes()),
         "canary-rollback",
     )?;
-    let (files, snapshot_error) = match restore() {
-        Ok(files) => (files, None),
-        Err(err) => (Vec::new(), Some(err)),
-    };
-    let line = format!(
-        "{} rollback trigger={} value={} threshold={} stage={}% files={} {}\n",
-        record::timestamp(now),
-        trigger.name,
-        trigger.value,
-        trigger.threshold,
-        accepted.percentage,
-        if files.is_empty() {
-            String::from("-")
-        } else {
-            files.join(",")
-        },
-        snapshot_error.as_deref().map_or_else(
-            || trigger.message.clone(),
-            |e| format!("{}; snapshot not restored: {e}", trigger.message)
-        )
+    let reason = format!(
+        "{} value={} threshold={} stage={}%: {}",
+        trigger.name, trigger.value, trigger.threshold, accepted.percentage, trigger.message
     );
-    let log = paths.history.with_file_name("rollback.log");
-    if let Some(dir) = log.parent() {
-        store::ensure_dir(dir)?;
+    let (files, snapshot_error, logged) = match restore(&reason) {
+        Ok(done) => (done.files, None, done.logged),
+        Err(err) => (Vec::new(), Some(err.reason), err.logged),
+    };
+    if !logged {
+        let line = format!(
+            "{} rollback trigger=automatic ({reason}) files={}{}\n",
+            record::timestamp(now),
+            if files.is_empty() {
+                String::from("-")
+            } else {
+                files.join(",")
+            },
+            snapshot_error
+                .as_deref()
+                .map_or_else(String::new, |e| format!(" snapshot not restored: {e}"))
+        );
+        let log = paths.history.with_file_name("rollback.log");
+        if let Some(dir) = log.parent() {
+            store::ensure_dir(dir)?;
+        }
+        store::append(&log, line.as_bytes())?;
     }
-    store::append(&log, line.as_bytes())?;
     drop(lock);
     Ok(Some(RolledBack {
         trigger: trigger.clone(),
@@ -439,16 +459,29 @@ pub fn is_state_file(paths: &Paths, path: &Path) -> bool {
     path == rollup_path(paths) || path == lock_path(paths)
 }
 
-/// Restores the project's deploy snapshot (`.deploy/`, made by `ctxopt deploy start`): the
-/// files restored, or why not.
-pub fn restore_snapshot(project: &Path, now: DateTime<Utc>) -> Result<Vec<String>, String> {
-    let _ = now;
-    if !project.join(".deploy/snapshot.json").is_file() {
-        return Err(String::from(
-            "there is no deploy snapshot (`ctxopt deploy start` makes one)",
-        ));
-    }
-    Err(String::from(
-        "restoring a deploy snapshot is not available in this build",
-    ))
+/// Restores the project's deploy snapshot (`.deploy/`, made by `ctxopt deploy start`) as an
+/// automatic rollback for `reason` ([`crate::deploy`]): verified first, never the data dir or
+/// `settings.local.json`; the restore logs its own `rollback.log` line once it starts writing.
+pub fn restore_snapshot(
+    project: &Path,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Restored, NotRestored> {
+    let plan = crate::deploy::plan_snapshot(project).map_err(|err| NotRestored {
+        reason: record::chain(&err),
+        logged: false,
+    })?;
+    crate::deploy::apply(
+        plan,
+        &crate::deploy::Trigger::Automatic(reason.to_owned()),
+        now,
+    )
+    .map(|done| Restored {
+        files: done.files(),
+        logged: true,
+    })
+    .map_err(|err| NotRestored {
+        reason: record::chain(&err),
+        logged: true,
+    })
 }

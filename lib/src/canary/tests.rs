@@ -33,7 +33,7 @@ fn at(percentage: u64, started: DateTime<Utc>) -> Accepted {
 fn quiet() -> Environment<'static> {
     Environment {
         slo_target: &|| 0.99,
-        restore: &|| Ok(Vec::new()),
+        restore: &|_| Ok(rollback::Restored::default()),
         notify: &|_| {},
     }
 }
@@ -535,14 +535,22 @@ mod rollback_tests {
             threshold: 3.0,
             message: String::from("3 Critical errors within 5 minutes"),
         };
-        let restore = || Ok(vec![String::from(".claude/settings.json")]);
+        let restore = |_: &str| {
+            Ok(rollback::Restored {
+                files: vec![String::from(".claude/settings.json")],
+                logged: false,
+            })
+        };
         let first = rollback::roll_back(&paths, &trigger, t0(), &restore).unwrap();
         assert!(first.is_some());
         let second = rollback::roll_back(&paths, &trigger, t0(), &restore).unwrap();
         assert!(second.is_none());
         let log = fs::read_to_string(paths.history.with_file_name("rollback.log")).unwrap();
         assert_eq!(log.lines().count(), 1, "{log}");
-        assert!(log.contains("trigger=critical_errors") && log.contains(".claude/settings.json"));
+        assert!(
+            log.contains("trigger=automatic (critical_errors value=3")
+                && log.contains(".claude/settings.json")
+        );
         let state = load(&paths);
         assert!(!state.enabled);
         assert_eq!(state.ended.as_deref(), Some("rolled-back"));

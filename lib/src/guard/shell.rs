@@ -187,10 +187,10 @@ impl ShellError {
 /// Whether `command` could write anything at all — a cheap pre-check that spares the parser
 /// on the common read-only command. It errs towards `true`: `false` means [`writes`] finds
 /// nothing (a proptest holds it to that). After line continuations, quotes and backslashes
-/// are removed (`t''ee` reads `tee`), the text has a redirection or an expansion (`>`, `$`, a
-/// backtick), a brace expansion that could spell a name (`{r,}m`), a glob where a command
-/// name goes (`/bin/r? x`), or a word naming a command [`writes`] reads (`tee`, `cp`, `git`,
-/// `python3.11`, `bash`, `sudo`, `xargs`, …).
+/// are removed (`t''ee` reads `tee`), the text has a redirection or an expansion (`>`, `<`,
+/// `$`, a backtick), a brace expansion that could spell a name (`{r,}m`), a glob anywhere (a
+/// glob can stand where a command name goes: `/bin/r? x`), or a word naming a command
+/// [`writes`] reads (`tee`, `cp`, `git`, `python3.11`, `bash`, `sudo`, `xargs`, …).
 #[must_use]
 pub fn could_write(command: &str) -> bool {
     let plain: String = command
@@ -201,24 +201,14 @@ pub fn could_write(command: &str) -> bool {
     if plain.contains(['>', '$', '`']) {
         return true;
     }
-    if plain.contains('{') && (plain.contains(',') || plain.contains("..")) {
+    // A glob anywhere may expand into a command name (a word in command position can follow a
+    // redirection, a quoted span, an escaped `;`): the parser decides. So may an input
+    // redirection before the command word.
+    if plain.contains(['*', '?', '<']) || (plain.contains('[') && plain.contains(']')) {
         return true;
     }
-    // Braces are not split on: `echo[{}]` is one glob word in command position.
-    for segment in plain.split(|c: char| ";&|()\n".contains(c)) {
-        let mut words = segment.split_whitespace().skip_while(|word| {
-            *word == "{"
-                || *word == "}"
-                || word.split_once('=').is_some_and(|(name, _)| {
-                    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                })
-        });
-        if words.next().is_some_and(|name| {
-            name.contains(['*', '?']) || (name.contains('[') && name.contains(']'))
-        }) {
-            return true;
-        }
+    if plain.contains('{') && (plain.contains(',') || plain.contains("..")) {
+        return true;
     }
     plain
         .split(|c: char| c.is_whitespace() || ";&|(){}<".contains(c))
@@ -3832,12 +3822,16 @@ mod tests {
             "cat a | grep b | wc -l",
             "cargo test --workspace",
             "jq . x.json",
-            "ls *.json",
-            "[ -f .claude/settings.json ] && echo yes",
         ] {
             assert!(!could_write(command), "{command}");
         }
         for command in [
+            // A glob anywhere goes to the parser (a proptest found globs in command position
+            // behind `!`, a redirection and an escaped `;`).
+            "ls *.json",
+            "[ -f .claude/settings.json ] && echo yes",
+            "! * x",
+            "< in * y",
             "echo x > f",
             "t''ee f",
             "\\tee f",
@@ -4085,14 +4079,13 @@ mod tests {
         "]",
     ];
 
+    /// A generous bound: it catches an exponential blow-up of the analysis, not a slow or busy
+    /// machine (the real cost is measured in `benches/guard.sh`).
     fn assert_bounded(command: &str) {
         let started = Instant::now();
         let _ = writes(command);
         let took = started.elapsed();
-        assert!(
-            took < Duration::from_millis(100),
-            "{took:?} for {command:?}"
-        );
+        assert!(took < Duration::from_secs(2), "{took:?} for {command:?}");
     }
 
     #[test]
@@ -4169,7 +4162,7 @@ mod tests {
             let _ = writes(&command);
             let took = started.elapsed();
             assert!(
-                took < Duration::from_secs(1),
+                took < Duration::from_secs(5),
                 "{took:?} for {}…",
                 &command[..40]
             );
