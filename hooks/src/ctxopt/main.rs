@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backup_cmd;
 mod canary_cmd;
 mod commands;
 mod deploy_cmd;
@@ -84,6 +85,9 @@ enum Command {
     /// Estimate the context at session start per component, like Claude Code's `/context`,
     /// against the policy's initial-token limits (runbook P1-002).
     Tokens(tokens::TokensArgs),
+    /// Backups of settings, skills and hooks: create, list, verify, restore (runbook P0-002).
+    #[command(subcommand)]
+    Backup(backup_cmd::BackupCommand),
     /// Count skills and `disable-model-invocation`, the listing's tokens and the biggest
     /// descriptions (runbook P1-002 steps 4-5).
     Skills(skills::SkillsArgs),
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
         Command::Mcp(command) => mcp_cmd::mcp(&command),
         Command::Tokens(args) => tokens::tokens(&args),
         Command::Skills(args) => skills::skills(&args),
+        Command::Backup(command) => backup_cmd::backup(&command),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),
