@@ -417,6 +417,16 @@ fn the_automatic_rollback_restores_the_deploy_snapshot() {
     fs::create_dir_all(env.project.join(".claude")).unwrap();
     fs::write(&settings, "{\"model\": \"opus\"}\n").unwrap();
     assert_eq!(ctxopt(&env, &["deploy", "start"]).status.code(), Some(0));
+    let backups: Vec<_> = fs::read_dir(env.project.join(".kiro/specs/context-optimization/backup"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        backups
+            .iter()
+            .any(|n| n.starts_with("backup-") && n.ends_with(".tar.gz")),
+        "deploy start makes a backup first (runbook Phase 0): {backups:?}"
+    );
     fs::write(&settings, "{\"model\": \"new-optimisation\"}\n").unwrap();
     assert_eq!(ctxopt(&env, &["canary", "start"]).status.code(), Some(0));
     let _ = env.run_hook(

@@ -38,6 +38,13 @@ pub fn deploy(command: &DeployCommand) -> Result<Status, CliError> {
     match command {
         DeployCommand::Start(args) => {
             let project = project::for_cli(args.project.project.as_deref());
+            // Runbook §5.1 Phase 0, step 1: a backup first.
+            let backup = ctxopt::backup::create(
+                &project,
+                &ctxopt::config::discover::Locations::from_process_env(),
+                &ctxopt::backup::Part::DEFAULT,
+                now,
+            )?;
             let started = deploy::start(&project, now)?;
             let m = &started.manifest;
             let written: Vec<String> = started
@@ -55,6 +62,7 @@ pub fn deploy(command: &DeployCommand) -> Result<Status, CliError> {
                         "members": m.members.len(),
                         "skipped": m.skipped,
                         "written": written,
+                        "backup": backup.path.display().to_string(),
                     })
                 );
             } else {
@@ -71,6 +79,7 @@ pub fn deploy(command: &DeployCommand) -> Result<Status, CliError> {
                     },
                     m.members.len()
                 );
+                println!("backup written: {}", backup.path.display());
                 for path in &written {
                     println!("  {path}");
                 }

@@ -45,6 +45,16 @@ pub fn rollback(args: &RollbackArgs) -> Result<Status, CliError> {
         print_dry_run(&plan, args.json);
         return Ok(Status::Ok);
     }
+    // Runbook §6.2 step 3: a backup of what is there now, before it is replaced.
+    let backup = ctxopt::backup::create(
+        &project,
+        &ctxopt::config::discover::Locations::from_process_env(),
+        &ctxopt::backup::Part::DEFAULT,
+        record::now(),
+    )?;
+    if !args.json {
+        println!("backup of the current state: {}", backup.path.display());
+    }
     let done = match deploy::apply(plan, &Trigger::Manual, record::now()) {
         Ok(done) => done,
         Err(err) => return refused(err, args.json),
