@@ -13,6 +13,7 @@
 #   pre  Bash `ls -la`              (cannot write: the parser is skipped; snapshot check)
 #   pre  Bash, 1 KB, writes         (parsed, targets normalised; snapshot check)
 #   post Bash, 1 KB                 (the repair check: stats, nothing changed)
+#   post with a 50 MB transcript    (the context size read from the transcript's tail)
 # Budget (issue 4): each median <= 1.25 x the median of /bin/true.
 #
 # Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, cargo.
@@ -125,6 +126,28 @@ write("pre-1kb", "PreToolUse", "Bash", {"command": long, "description": "grep th
 write("post-1kb", "PostToolUse", "Bash", {"command": long, "description": "grep the modules into /tmp"},
       {"tool_response": {"stdout": "done", "stderr": "", "interrupted": False, "isImage": False},
        "duration_ms": 41})
+# A 50 MB transcript: PostToolUse reads its tail for the context size (and the first usage
+# once, at the first call).
+transcript = f"{work}/big-transcript.jsonl"
+with open(transcript, "w") as t:
+    def assistant(i):
+        return json.dumps({"type": "assistant", "isSidechain": False, "version": "2.1.332",
+                           "message": {"id": f"msg_{i}", "role": "assistant",
+                                       "content": [{"type": "text", "text": "x" * 600}],
+                                       "usage": {"input_tokens": 100 + i, "cache_creation_input_tokens": 0,
+                                                 "cache_read_input_tokens": 5000, "output_tokens": 10}}})
+    def user(i):
+        return json.dumps({"type": "user", "message": {"role": "user", "content": "y" * 1500}})
+    i, size = 0, 0
+    while size < 50 * 1024 * 1024:
+        line = assistant(i) + "\n" + user(i) + "\n"
+        t.write(line)
+        size += len(line)
+        i += 1
+d = dict(base, hook_event_name="PostToolUse", tool_name="Bash", transcript_path=transcript,
+         tool_input={"command": "echo hi", "description": "say hi"}, tool_use_id="toolu_bench_50mb",
+         tool_response={"stdout": "hi", "stderr": "", "interrupted": False, "isImage": False}, duration_ms=5)
+open(f"{work}/post-50mb.json", "w").write(json.dumps(d))
 PY
 printf '{%s,"hook_event_name":"SessionStart","source":"startup"}' "$(common)" >"$WORK/start.json"
 in_project() { env -u CLAUDE_CODE_SESSION_ID HOME="$WORK/home" CLAUDE_PROJECT_DIR="$P" "$@"; }
@@ -137,7 +160,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 LOAD_BEFORE=$(loadavg)
 PER_ROUND=$(((RUNS + ROUNDS - 1) / ROUNDS))
 [[ "$PER_ROUND" -ge 2 ]] || PER_ROUND=2
-CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use")
+CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use" "post-50mb:ctxopt-post-tool-use")
 for case in "${CASES[@]}"; do
     name=${case%%:*}
     bin=${case#*:}
@@ -179,6 +202,7 @@ labels = {
     "pre-ls": "PreToolUse, Bash `ls -la`",
     "pre-1kb": f"PreToolUse, Bash {E['BYTES_1KB']} B that writes",
     "post-1kb": f"PostToolUse, Bash {E['BYTES_1KB']} B (repair check)",
+    "post-50mb": "PostToolUse with a 50 MB transcript (tail read)",
 }
 ms = lambda s: f"{s * 1000:.3f}"
 lines = []
@@ -193,7 +217,7 @@ p(f"- FAIL lines in hook_execution.log: {E['FAILS']}; denials audited: {E['DENIE
 p("")
 p("| case | /bin/true median ms | hook median ms | ratio | min ratio | budget |")
 p("|---|---:|---:|---:|---:|---|")
-for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb"):
+for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb", "post-50mb"):
     t, h = [], []
     for path in sorted(glob.glob(os.path.join(json_dir, f"{name}-*.json"))):
         for r in json.load(open(path))["results"]:
