@@ -75,12 +75,15 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeSeed;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Inventory, Listed, McpScope, McpServer, MemoryFile, MemoryKind, Owner, Transport};
-use crate::config::discover::Locations;
+use crate::config::MAX_CONFIG_BYTES;
+use crate::config::discover::{Locations, SkillEntry, SkillsDir};
 use crate::config::frontmatter;
-use crate::config::read_config;
+use crate::config::lastgood::SETTLE_NS;
 use crate::diagnostic::Level;
 
 /// Most entries read from one skills, commands, agents or rules directory.
@@ -121,7 +124,7 @@ pub struct Options {
 }
 
 /// Something discovery skipped or doubts, for a person.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
     /// The file concerned.
     pub path: PathBuf,
@@ -153,13 +156,36 @@ pub fn discover(project: &Path, locations: &Locations) -> Inventory {
 /// The inventory of `project` for its user, and what was skipped on the way.
 #[must_use]
 pub fn discover_with(project: &Path, locations: &Locations, options: Options) -> Discovery {
+    discover_known(project, locations, options, &mut Known::default())
+}
+
+/// What the caller already knows, so discovery does not list or read it again: SessionStart's
+/// config check has listed the skills directories and `stat`ed every `SKILL.md` and
+/// `skill.json` ([`crate::config::discover::discover_stat`]); the memo holds the listing
+/// entries of files whose stat key has not changed.
+#[derive(Debug, Default)]
+pub struct Known<'a> {
+    /// The skills directories as listed; a directory not in here is listed by discovery.
+    pub skills: &'a [SkillsDir],
+    /// The listing memo to read and update (SessionStart keeps it in `state/`).
+    pub memo: Option<&'a mut Memo>,
+    /// The time the memo's stat keys must have settled by (ns since the epoch).
+    pub now_ns: i64,
+}
+
+/// [`discover_with`], reusing what the caller already knows (see [`Known`]). The result is
+/// the same as [`discover_with`]'s for the same files.
+#[must_use]
+pub fn discover_known(
+    project: &Path,
+    locations: &Locations,
+    options: Options,
+    known: &mut Known<'_>,
+) -> Discovery {
     let mut warnings = Vec::new();
     let settings = Settings::read(project, locations, &mut warnings);
-    let claude_json = read_json(&locations.claude_json(), &mut warnings);
-    let project_entry = claude_json
-        .as_ref()
-        .and_then(|v| project_entry(v, project))
-        .cloned();
+    let (claude_json, project_entry) =
+        read_claude_json(&locations.claude_json(), project, known, &mut warnings);
     let mcp_servers = mcp_servers(
         project,
         locations,
@@ -171,34 +197,44 @@ pub fn discover_with(project: &Path, locations: &Locations, options: Options) ->
     );
     let config_dir = locations.config_dir();
     let dot_claude = project.join(".claude");
-    let mut skills = listed_skills(&config_dir.join("skills"), Owner::User, &mut warnings);
+    let mut skills = listed_skills(
+        &config_dir.join("skills"),
+        Owner::User,
+        known,
+        &mut warnings,
+    );
     skills.extend(listed_skills(
         &dot_claude.join("skills"),
         Owner::Project,
+        known,
         &mut warnings,
     ));
     let mut commands = listed_files(
         &config_dir.join("commands"),
         Owner::User,
         FileKind::Command,
+        known,
         &mut warnings,
     );
     commands.extend(listed_files(
         &dot_claude.join("commands"),
         Owner::Project,
         FileKind::Command,
+        known,
         &mut warnings,
     ));
     let mut agents = listed_files(
         &config_dir.join("agents"),
         Owner::User,
         FileKind::Agent,
+        known,
         &mut warnings,
     );
     agents.extend(listed_files(
         &dot_claude.join("agents"),
         Owner::Project,
         FileKind::Agent,
+        known,
         &mut warnings,
     ));
     let memory = memory(project, locations, &mut warnings);
@@ -221,47 +257,341 @@ pub fn discover_with(project: &Path, locations: &Locations, options: Options) ->
 /// A JSON file as Claude Code reads it (strict JSON); `None` when missing, with a warning
 /// when it exists but cannot be read or parsed.
 fn read_json(path: &Path, warnings: &mut Vec<Warning>) -> Option<Value> {
-    if fs::symlink_metadata(path).is_err() {
-        return None;
+    let bytes = read_json_bytes(path, warnings)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            warnings.push(not_json(path, &err));
+            None
+        }
     }
-    let bytes = match read_config(path) {
-        Ok(bytes) => bytes,
+}
+
+/// A JSON file's bytes; `None` when missing (nothing there, not even a dangling symlink), with
+/// a warning when it exists but cannot be read.
+fn read_json_bytes(path: &Path, warnings: &mut Vec<Warning>) -> Option<Vec<u8>> {
+    let read = match fs::metadata(path) {
+        Ok(meta) => read_sized(path, &meta),
+        Err(_) if fs::symlink_metadata(path).is_err() => return None,
+        Err(err) => Err(format!("cannot read the file: {err}")),
+    };
+    match read {
+        Ok(bytes) => Some(bytes),
         Err(message) => {
             warnings.push(Warning {
                 path: path.to_path_buf(),
                 message: format!("skipped: {message}"),
-            });
-            return None;
-        }
-    };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            warnings.push(Warning {
-                path: path.to_path_buf(),
-                message: format!(
-                    "skipped, as Claude Code skips it: not valid JSON ({err}); `ctxopt validate {}` shows where",
-                    path.display()
-                ),
             });
             None
         }
     }
 }
 
-/// The `projects` entry of `~/.claude.json` for `project`: by its path as given, else by its
-/// canonical path (Claude Code keys projects by the absolute start directory).
-fn project_entry<'a>(claude_json: &'a Value, project: &Path) -> Option<&'a Value> {
-    let projects = claude_json.get("projects")?.as_object()?;
-    let mut keys = vec![project.to_string_lossy().into_owned()];
-    if let Ok(canonical) = fs::canonicalize(project) {
-        keys.push(canonical.to_string_lossy().into_owned());
+/// A config file's bytes, like [`read_config`](crate::config::read_config) (the same refusals and messages) but with its
+/// metadata already known: one `open`, one `read` into a buffer of the reported size (and the
+/// `read` that sees the end), one `close`.
+fn read_sized(path: &Path, meta: &fs::Metadata) -> Result<Vec<u8>, String> {
+    if !meta.is_file() {
+        return Err(String::from(
+            "not a regular file (a directory, FIFO or device); Claude Code cannot read it either",
+        ));
     }
-    keys.iter().find_map(|key| {
-        projects
-            .get(key.as_str())
-            .or_else(|| projects.get(key.trim_end_matches('/')))
-    })
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the file is {} bytes, more than the {} MiB ctxopt reads; a config file this large is almost certainly corrupt",
+            meta.len(),
+            MAX_CONFIG_BYTES / (1024 * 1024)
+        ));
+    }
+    let file = fs::File::open(path).map_err(|err| format!("cannot read the file: {err}"))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read the file: {err}"))?;
+    Ok(bytes)
+}
+
+/// `~/.claude.json` as discovery needs it: its top-level `mcpServers` (as `{"mcpServers": …}`)
+/// and this project's `projects` entry (only the keys discovery reads). The file is client
+/// state, often megabytes of history: everything else is skipped while parsing, never built
+/// into a tree. `None`s when missing; a warning when it cannot be read or is not JSON.
+fn read_claude_json(
+    path: &Path,
+    project: &Path,
+    known: &mut Known<'_>,
+    warnings: &mut Vec<Warning>,
+) -> (Option<Value>, Option<Value>) {
+    let (kept, memo) =
+        claude_json_kept(path, project, known.now_ns, known.memo.as_deref(), warnings);
+    if let Some(m) = known.memo.as_deref_mut()
+        && m.app != memo
+    {
+        m.app = memo;
+        m.changed = true;
+    }
+    kept
+}
+
+/// [`read_claude_json`]'s work: what is kept, and what the memo should hold for the file
+/// (its kept parts under its stat key, when settled and parsed without a warning).
+fn claude_json_kept(
+    path: &Path,
+    project: &Path,
+    now_ns: i64,
+    memo: Option<&Memo>,
+    warnings: &mut Vec<Warning>,
+) -> ((Option<Value>, Option<Value>), Option<AppState>) {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(_) if fs::symlink_metadata(path).is_err() => return ((None, None), None),
+        Err(err) => {
+            warnings.push(Warning {
+                path: path.to_path_buf(),
+                message: format!("skipped: cannot read the file: {err}"),
+            });
+            return ((None, None), None);
+        }
+    };
+    let keys = project_keys(project);
+    let stat = Stat::of(&meta);
+    let id = path.to_string_lossy().into_owned();
+    if let Some(app) = memo.and_then(|m| m.app.as_ref())
+        && stat.settled(now_ns)
+        && app.path == id
+        && app.stat == stat
+        && app.keys == keys
+    {
+        return (
+            (Some(app.root.clone()), app.entry.clone()),
+            Some(app.clone()),
+        );
+    }
+    let bytes = match read_sized(path, &meta) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            warnings.push(Warning {
+                path: path.to_path_buf(),
+                message: format!("skipped: {message}"),
+            });
+            return ((None, None), None);
+        }
+    };
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let parsed = slim::Top { keys: &keys }
+        .deserialize(&mut de)
+        .and_then(|top| de.end().map(|()| top));
+    match parsed {
+        Ok(top) => {
+            let mut root = Map::new();
+            if let Some(servers) = top.mcp_servers {
+                root.insert("mcpServers".to_owned(), servers);
+            }
+            let entry = top
+                .projects
+                .and_then(|mut found| keys.iter().find_map(|k| found.remove(k)));
+            let root = Value::Object(root);
+            let app = stat.settled(now_ns).then(|| AppState {
+                path: id,
+                keys,
+                stat,
+                root: root.clone(),
+                entry: entry.clone(),
+            });
+            ((Some(root), entry), app)
+        }
+        Err(err) => {
+            warnings.push(not_json(path, &err));
+            ((None, None), None)
+        }
+    }
+}
+
+/// The warning for a JSON file Claude Code skips.
+fn not_json(path: &Path, err: &serde_json::Error) -> Warning {
+    Warning {
+        path: path.to_path_buf(),
+        message: format!(
+            "skipped, as Claude Code skips it: not valid JSON ({err}); `ctxopt validate {}` shows where",
+            path.display()
+        ),
+    }
+}
+
+/// The keys `project` may have in `~/.claude.json` `projects`, in the order they are tried:
+/// its path as given, else its canonical path (Claude Code keys projects by the absolute start
+/// directory), each also without a trailing `/`.
+fn project_keys(project: &Path) -> Vec<String> {
+    let mut paths = vec![project.to_string_lossy().into_owned()];
+    if let Ok(canonical) = fs::canonicalize(project) {
+        paths.push(canonical.to_string_lossy().into_owned());
+    }
+    let mut keys = Vec::new();
+    for path in paths {
+        let trimmed = path.trim_end_matches('/').to_owned();
+        keys.push(path);
+        keys.push(trimmed);
+    }
+    keys
+}
+
+/// The selective parse of `~/.claude.json`: serde visitors that keep `mcpServers` and the
+/// wanted `projects` entries and skip the rest ([`serde::de::IgnoredAny`]). A duplicate key
+/// keeps its last value, as `serde_json::Value` (and Claude Code) does; any JSON value is
+/// accepted where an object is expected and then counts as holding nothing.
+mod slim {
+    use std::collections::HashMap;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// The keys of a project entry discovery reads.
+    const ENTRY_KEYS: [&str; 5] = [
+        "mcpServers",
+        "disabledMcpServers",
+        "disabledMcpjsonServers",
+        "enabledMcpjsonServers",
+        "enableAllProjectMcpServers",
+    ];
+
+    /// What is kept of the whole file.
+    #[derive(Default)]
+    pub(super) struct Kept {
+        pub(super) mcp_servers: Option<Value>,
+        /// The wanted entries by key; `None` when `projects` is missing or not an object.
+        pub(super) projects: Option<HashMap<String, Value>>,
+    }
+
+    /// Seed for the whole file.
+    pub(super) struct Top<'a> {
+        pub(super) keys: &'a [String],
+    }
+
+    /// Seed for `projects`.
+    struct Projects<'a> {
+        keys: &'a [String],
+    }
+
+    /// Seed for one wanted project entry.
+    struct Entry;
+
+    /// Skips a sequence's elements.
+    fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    macro_rules! scalars_are {
+        ($value:expr) => {
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                skip_seq(seq)?;
+                Ok($value)
+            }
+        };
+    }
+
+    impl<'de> DeserializeSeed<'de> for Top<'_> {
+        type Value = Kept;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Kept, D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Kept;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        scalars_are!(Kept::default());
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kept, A::Error> {
+            let mut kept = Kept::default();
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "mcpServers" => kept.mcp_servers = Some(map.next_value::<Value>()?),
+                    "projects" => {
+                        kept.projects = map.next_value_seed(Projects { keys: self.keys })?;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(kept)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Projects<'_> {
+        type Value = Option<HashMap<String, Value>>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Projects<'_> {
+        type Value = Option<HashMap<String, Value>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        scalars_are!(None);
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = HashMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.keys.contains(&key) {
+                    let entry = map.next_value_seed(Entry)?;
+                    found.insert(key, entry);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(found))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Entry {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Entry {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        // A non-object entry holds nothing discovery reads, like `null`.
+        scalars_are!(Value::Null);
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut kept = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if ENTRY_KEYS.contains(&key.as_str()) {
+                    let value = map.next_value::<Value>()?;
+                    kept.insert(key, value);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Value::Object(kept))
+        }
+    }
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
@@ -680,12 +1010,14 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
+    // One directory's entries differ only in their file names: comparing those is the
+    // paths' order, without splitting every path into components.
+    paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     paths
 }
 
 /// At most [`MAX_LISTED`] of `entries`, with a warning when more were there.
-fn bounded(mut entries: Vec<PathBuf>, dir: &Path, warnings: &mut Vec<Warning>) -> Vec<PathBuf> {
+fn bounded<T>(mut entries: Vec<T>, dir: &Path, warnings: &mut Vec<Warning>) -> Vec<T> {
     if entries.len() > MAX_LISTED {
         warnings.push(Warning {
             path: dir.to_path_buf(),
@@ -702,13 +1034,20 @@ fn bounded(mut entries: Vec<PathBuf>, dir: &Path, warnings: &mut Vec<Warning>) -
 /// The first [`MAX_HEAD_BYTES`] of a regular file.
 fn read_head(path: &Path) -> Option<Vec<u8>> {
     let meta = fs::metadata(path).ok()?;
+    read_head_known(path, &meta)
+}
+
+/// The first [`MAX_HEAD_BYTES`] of a regular file whose metadata is known: one `open`, one
+/// `read` into a buffer of the reported size, one `close`.
+fn read_head_known(path: &Path, meta: &fs::Metadata) -> Option<Vec<u8>> {
     if !meta.is_file() {
         return None;
     }
-    let mut bytes = Vec::new();
+    let want = meta.len().min(MAX_HEAD_BYTES);
+    let mut bytes = Vec::with_capacity(usize::try_from(want).ok()?);
     fs::File::open(path)
         .ok()?
-        .take(MAX_HEAD_BYTES)
+        .take(want)
         .read_to_end(&mut bytes)
         .ok()?;
     Some(bytes)
@@ -821,21 +1160,56 @@ fn description(meta: &Map<String, Value>, fallback: impl FnOnce() -> String) -> 
     cap_chars(text.trim(), MAX_DESCRIPTION_CHARS)
 }
 
-fn listed_skills(dir: &Path, owner: Owner, warnings: &mut Vec<Warning>) -> Vec<Listed> {
-    let dirs = bounded(sorted_entries(dir), dir, warnings);
+fn listed_skills(
+    dir: &Path,
+    owner: Owner,
+    known: &mut Known<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Listed> {
+    let listing = known.skills.iter().find(|d| d.dir == dir);
+    let entries: Vec<SkillEntry> = match listing {
+        Some(listing) => listing.entries.clone(),
+        None => sorted_entries(dir)
+            .into_iter()
+            .map(|path| SkillEntry {
+                skill_md: fs::metadata(path.join("SKILL.md")).ok(),
+                skill_json: fs::metadata(path.join("skill.json")).ok(),
+                path,
+            })
+            .collect(),
+    };
     let mut found = Vec::new();
-    for skill_dir in dirs {
-        let path = skill_dir.join("SKILL.md");
-        let Some(bytes) = read_head(&path) else {
+    for entry in bounded(entries, dir, warnings) {
+        let Some(md_meta) = &entry.skill_md else {
             continue;
         };
-        let name = skill_dir
+        let path = entry.path.join("SKILL.md");
+        let name = entry
+            .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let key = MemoKey::of(md_meta, entry.skill_json.as_ref(), known.now_ns);
+        if let Some(hit) = known.memo.as_deref_mut().and_then(|m| m.get(&path, key)) {
+            warnings.extend(hit.warnings);
+            if let Some(item) = hit.listed {
+                found.push(Listed {
+                    name,
+                    description: item.description,
+                    path,
+                    owner,
+                    model_invocable: item.model_invocable,
+                });
+            }
+            continue;
+        }
+        let Some(bytes) = read_head_known(&path, md_meta) else {
+            continue;
+        };
+        let mut own = Vec::new();
         let md = read_markdown(&path, &bytes);
         if md.broken {
-            warnings.push(Warning {
+            own.push(Warning {
                 path: path.clone(),
                 message: String::from(
                     "front matter unreadable: Claude Code loads the skill with empty metadata (description from the body); `ctxopt validate` shows why",
@@ -843,10 +1217,26 @@ fn listed_skills(dir: &Path, owner: Owner, warnings: &mut Vec<Warning>) -> Vec<L
             });
         }
         let model_invocable = !is_true(md.meta.get("disable-model-invocation"));
-        check_skill_json(&skill_dir, model_invocable, warnings);
+        if let Some(json_meta) = &entry.skill_json {
+            check_skill_json(&entry.path, json_meta, model_invocable, &mut own);
+        }
+        let description = description(&md.meta, || first_paragraph(&md.body));
+        if let Some(memo) = known.memo.as_deref_mut() {
+            memo.put(
+                &path,
+                key,
+                Some(MemoItem {
+                    name: name.clone(),
+                    description: description.clone(),
+                    model_invocable,
+                }),
+                own.clone(),
+            );
+        }
+        warnings.append(&mut own);
         found.push(Listed {
-            description: description(&md.meta, || first_paragraph(&md.body)),
             name,
+            description,
             path,
             owner,
             model_invocable,
@@ -857,9 +1247,14 @@ fn listed_skills(dir: &Path, owner: Owner, warnings: &mut Vec<Warning>) -> Vec<L
 
 /// Warns when the runbook's `skill.json` says otherwise than `SKILL.md` about
 /// `disable-model-invocation`: Claude Code reads only `SKILL.md`.
-fn check_skill_json(skill_dir: &Path, model_invocable: bool, warnings: &mut Vec<Warning>) {
+fn check_skill_json(
+    skill_dir: &Path,
+    meta: &fs::Metadata,
+    model_invocable: bool,
+    warnings: &mut Vec<Warning>,
+) {
     let path = skill_dir.join("skill.json");
-    let Some(bytes) = read_head(&path) else {
+    let Some(bytes) = read_head_known(&path, meta) else {
         return;
     };
     let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
@@ -891,6 +1286,7 @@ fn listed_files(
     dir: &Path,
     owner: Owner,
     kind: FileKind,
+    known: &mut Known<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Vec<Listed> {
     let files = bounded(
@@ -903,43 +1299,256 @@ fn listed_files(
     );
     let mut found = Vec::new();
     for path in files {
-        let Some(bytes) = read_head(&path) else {
+        let Ok(meta) = fs::metadata(&path) else {
             continue;
         };
         let stem = path
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let key = MemoKey::of(&meta, None, known.now_ns);
+        if let Some(hit) = known.memo.as_deref_mut().and_then(|m| m.get(&path, key)) {
+            warnings.extend(hit.warnings);
+            if let Some(item) = hit.listed {
+                found.push(Listed {
+                    name: item.name,
+                    description: item.description,
+                    path,
+                    owner,
+                    model_invocable: item.model_invocable,
+                });
+            }
+            continue;
+        }
+        let Some(bytes) = read_head_known(&path, &meta) else {
+            continue;
+        };
         let md = read_markdown(&path, &bytes);
-        match kind {
-            FileKind::Command => found.push(Listed {
+        let mut own = Vec::new();
+        let item = match kind {
+            FileKind::Command => Some(MemoItem {
                 description: description(&md.meta, || first_line(&md.body)),
                 name: stem,
                 model_invocable: !is_true(md.meta.get("disable-model-invocation")),
-                path,
-                owner,
             }),
             FileKind::Agent => {
-                let Some(desc) = text_of(md.meta.get("description")) else {
-                    warnings.push(Warning {
-                        path,
+                if let Some(desc) = text_of(md.meta.get("description")) {
+                    Some(MemoItem {
+                        name: text_of(md.meta.get("name")).unwrap_or(stem),
+                        description: desc.trim().to_owned(),
+                        model_invocable: true,
+                    })
+                } else {
+                    own.push(Warning {
+                        path: path.clone(),
                         message: String::from(
                             "agent skipped: no `description` in its front matter, so Claude Code does not load it",
                         ),
                     });
-                    continue;
-                };
-                found.push(Listed {
-                    name: text_of(md.meta.get("name")).unwrap_or(stem),
-                    description: desc.trim().to_owned(),
-                    path,
-                    owner,
-                    model_invocable: true,
-                });
+                    None
+                }
             }
+        };
+        if let Some(memo) = known.memo.as_deref_mut() {
+            memo.put(&path, key, item.clone(), own.clone());
+        }
+        warnings.append(&mut own);
+        if let Some(item) = item {
+            found.push(Listed {
+                name: item.name,
+                description: item.description,
+                path,
+                owner,
+                model_invocable: item.model_invocable,
+            });
         }
     }
     found
+}
+
+// ---------------------------------------------------------------------------------------
+// The listing memo
+
+/// Layout version of [`Memo`]; another one reads as empty.
+const MEMO_VERSION: u32 = 1;
+
+/// The listing entries of skill, command and agent files by path, each valid for one stat key
+/// (the file's, and for a skill its `skill.json`'s or its absence), so an unchanged file is
+/// not opened again. A key is stored only once settled (mtime and ctime 2 s old, the config
+/// cache's racy-clean rule), and entries are tied to the ctxopt version that computed them.
+/// What the listing holds comes from the directory listings of the run; the memo only spares
+/// the reads and the front-matter parses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memo {
+    version: u32,
+    ctxopt: String,
+    files: BTreeMap<String, MemoEntry>,
+    /// What discovery keeps of `~/.claude.json`, under its stat key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app: Option<AppState>,
+    /// Paths looked up or stored in this run (the rest is dropped by [`Memo::to_json`]).
+    #[serde(skip)]
+    used: HashSet<String>,
+    /// Whether an entry was added or replaced in this run.
+    #[serde(skip)]
+    changed: bool,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            version: MEMO_VERSION,
+            ctxopt: env!("CARGO_PKG_VERSION").to_owned(),
+            files: BTreeMap::new(),
+            app: None,
+            used: HashSet::new(),
+            changed: false,
+        }
+    }
+}
+
+/// `~/.claude.json`'s kept parts (`{"mcpServers": …}` and this project's entry), valid for
+/// one stat key and one set of project keys (the project's path as given and canonical).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AppState {
+    path: String,
+    keys: Vec<String>,
+    stat: Stat,
+    root: Value,
+    entry: Option<Value>,
+}
+
+/// One memoised file (short field names: the file holds one entry per skill).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct MemoEntry {
+    #[serde(rename = "k")]
+    key: MemoKey,
+    /// `None`: the file yields no listing entry (an agent without a description).
+    #[serde(rename = "l")]
+    listed: Option<MemoItem>,
+    /// What discovery said about the file.
+    #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Warning>,
+}
+
+/// What a listing entry holds besides its path and owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct MemoItem {
+    #[serde(rename = "n")]
+    name: String,
+    #[serde(rename = "d")]
+    description: String,
+    #[serde(rename = "m")]
+    model_invocable: bool,
+}
+
+/// A file's stat key: size, mtime (ns), ctime (ns), inode, device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stat(u64, i64, i64, u64, u64);
+
+impl Stat {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+        Self(
+            meta.size(),
+            ns(meta.mtime(), meta.mtime_nsec()),
+            ns(meta.ctime(), meta.ctime_nsec()),
+            meta.ino(),
+            meta.dev(),
+        )
+    }
+
+    /// Whether mtime and ctime are [`SETTLE_NS`] old at `now_ns` (the config cache's rule).
+    fn settled(self, now_ns: i64) -> bool {
+        now_ns.saturating_sub(self.1.max(self.2)) >= SETTLE_NS
+    }
+}
+
+/// A file's stat key, and for a skill its `skill.json`'s (`None`: no `skill.json`); `settled`
+/// is false when one of them changed in the last 2 s (then nothing is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct MemoKey(Stat, Option<Stat>, #[serde(skip)] bool);
+
+impl MemoKey {
+    fn of(file: &fs::Metadata, companion: Option<&fs::Metadata>, now_ns: i64) -> Self {
+        let file = Stat::of(file);
+        let companion = companion.map(Stat::of);
+        let settled = file.settled(now_ns) && companion.is_none_or(|c| c.settled(now_ns));
+        Self(file, companion, settled)
+    }
+
+    fn settled(self) -> bool {
+        self.2
+    }
+
+    fn same(self, other: Self) -> bool {
+        self.0 == other.0 && self.1 == other.1
+    }
+}
+
+impl Memo {
+    /// A memo read from `bytes`; empty when they are not one of this version.
+    #[must_use]
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        serde_json::from_slice::<Self>(bytes)
+            .ok()
+            .filter(|m| m.version == MEMO_VERSION && m.ctxopt == env!("CARGO_PKG_VERSION"))
+            .unwrap_or_default()
+    }
+
+    /// Whether this run added, replaced or dropped an entry (then it is worth saving).
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        self.changed || self.files.keys().any(|k| !self.used.contains(k))
+    }
+
+    /// The memo without the entries this run did not look up (files gone from the listings),
+    /// as JSON.
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        let files: BTreeMap<&String, &MemoEntry> = self
+            .files
+            .iter()
+            .filter(|(k, _)| self.used.contains(*k))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "version": self.version,
+            "ctxopt": self.ctxopt,
+            "files": files,
+            "app": self.app,
+        }))
+        .unwrap_or_default()
+    }
+
+    fn get(&mut self, path: &Path, key: MemoKey) -> Option<MemoEntry> {
+        let id = path.to_string_lossy().into_owned();
+        let hit = self
+            .files
+            .get(&id)
+            .filter(|e| key.settled() && e.key.same(key))
+            .cloned();
+        self.used.insert(id);
+        hit
+    }
+
+    fn put(&mut self, path: &Path, key: MemoKey, listed: Option<MemoItem>, warnings: Vec<Warning>) {
+        let id = path.to_string_lossy().into_owned();
+        if key.settled() {
+            self.files.insert(
+                id.clone(),
+                MemoEntry {
+                    key,
+                    listed,
+                    warnings,
+                },
+            );
+            self.changed = true;
+        } else if self.files.remove(&id).is_some() {
+            self.changed = true;
+        }
+        self.used.insert(id);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -987,7 +1596,7 @@ impl MemoryWalk<'_> {
         if depth >= MAX_IMPORT_DEPTH {
             return;
         }
-        let Some(bytes) = read_capped(path) else {
+        let Some(bytes) = read_capped(path, meta.len()) else {
             return;
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -1023,8 +1632,9 @@ impl MemoryWalk<'_> {
 
 /// A memory file's bytes, capped (a memory file far larger than this is a mistake, and its
 /// imports are not worth reading past it).
-fn read_capped(path: &Path) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
+fn read_capped(path: &Path, len: u64) -> Option<Vec<u8>> {
+    let cap = crate::config::MAX_CONFIG_BYTES;
+    let mut bytes = Vec::with_capacity(usize::try_from(len.min(cap)).ok()?.saturating_add(1));
     fs::File::open(path)
         .ok()?
         .take(crate::config::MAX_CONFIG_BYTES)
@@ -1671,6 +2281,153 @@ mod tests {
         );
         assert!(found.inventory.skills[0].model_invocable);
         assert!(found.warnings[0].message.contains("reads only SKILL.md"));
+    }
+
+    /// A time long after every fixture file was written: every stat key is settled.
+    const LATER_NS: i64 = i64::MAX / 2;
+
+    #[test]
+    fn the_memo_and_the_shared_listing_give_the_same_inventory() {
+        let (_tmp, project, locations) = fixture("scopes");
+        let plain = discover_with(&project, &locations, Options::default());
+        let listed = crate::config::discover::discover_stat(&project, &locations);
+        let mut memo = Memo::default();
+        for round in 0..2 {
+            let mut known = Known {
+                skills: &listed.skills,
+                memo: Some(&mut memo),
+                now_ns: LATER_NS,
+            };
+            let found = discover_known(&project, &locations, Options::default(), &mut known);
+            assert_eq!(found, plain, "round {round}");
+            assert_eq!(memo.changed(), round == 0, "round {round}");
+            memo = Memo::from_slice(&memo.to_json());
+        }
+        assert!(memo.files.len() >= 8, "{:?}", memo.files.keys());
+    }
+
+    #[test]
+    fn the_memo_sees_an_edit_in_place_and_keeps_nothing_unsettled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("p");
+        let skill = project.join(".claude/skills/s/SKILL.md");
+        fs::create_dir_all(skill.parent().unwrap()).unwrap();
+        fs::write(&skill, "---\ndescription: first\n---\n").unwrap();
+        let locations = Locations::empty_under(tmp.path());
+        let run = |memo: &mut Memo, now_ns: i64| {
+            let listed = crate::config::discover::discover_stat(&project, &locations);
+            let mut known = Known {
+                skills: &listed.skills,
+                memo: Some(memo),
+                now_ns,
+            };
+            discover_known(&project, &locations, Options::default(), &mut known)
+                .inventory
+                .skills
+        };
+        let mut memo = Memo::default();
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+        assert_eq!(run(&mut memo, now)[0].description, "first");
+        assert!(
+            memo.files.is_empty(),
+            "a key changed in the last 2 s is not kept"
+        );
+        assert_eq!(run(&mut memo, LATER_NS)[0].description, "first");
+        assert_eq!(memo.files.len(), 1);
+        // Same directory, same size: only the file's own stat key changes.
+        fs::write(&skill, "---\ndescription: secnd\n---\n").unwrap();
+        assert_eq!(run(&mut memo, LATER_NS)[0].description, "secnd");
+        fs::write(
+            skill.with_file_name("skill.json"),
+            r#"{"disable-model-invocation":true}"#,
+        )
+        .unwrap();
+        let mut known_memo = memo.clone();
+        let listed = crate::config::discover::discover_stat(&project, &locations);
+        let mut known = Known {
+            skills: &listed.skills,
+            memo: Some(&mut known_memo),
+            now_ns: LATER_NS,
+        };
+        let found = discover_known(&project, &locations, Options::default(), &mut known);
+        assert!(found.warnings[0].message.contains("reads only SKILL.md"));
+        fs::remove_dir_all(skill.parent().unwrap()).unwrap();
+        // As SessionStart does: the memo as saved by the last run.
+        let mut known_memo = Memo::from_slice(&known_memo.to_json());
+        assert_eq!(known_memo.files.len(), 1);
+        assert!(run(&mut known_memo, LATER_NS).is_empty());
+        assert!(known_memo.changed());
+        assert_eq!(Memo::from_slice(&known_memo.to_json()).files.len(), 0);
+    }
+
+    #[test]
+    fn claude_json_is_read_selectively_like_a_value() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("p");
+        fs::create_dir_all(&project).unwrap();
+        let path = tmp.path().join(".claude.json");
+        let p = project.display().to_string();
+        let read = |text: &str| {
+            fs::write(&path, text).unwrap();
+            let mut warnings = Vec::new();
+            let got = read_claude_json(&path, &project, &mut Known::default(), &mut warnings);
+            (got, warnings)
+        };
+        let text = format!(
+            r#"{{"mcpServers":{{"a":{{"command":"x"}}}},"history":[1,{{"b":[null]}}],
+               "projects":{{"/else":{{"mcpServers":{{"e":{{}}}}}},
+                 "{p}":{{"history":["h"],"mcpServers":{{"l":{{"command":"l"}}}},"disabledMcpServers":["l"]}}}},
+               "mcpServers":{{"b":{{"command":"y"}}}}}}"#
+        );
+        let ((root, entry), warnings) = read(&text);
+        assert!(warnings.is_empty());
+        assert_eq!(
+            root.unwrap(),
+            serde_json::json!({"mcpServers": {"b": {"command": "y"}}}),
+            "a duplicate key keeps its last value"
+        );
+        assert_eq!(
+            entry.unwrap(),
+            serde_json::json!({"mcpServers": {"l": {"command": "l"}}, "disabledMcpServers": ["l"]})
+        );
+        let ((root, entry), _) = read(&format!(r#"{{"projects":{{"{p}/":null,"{p}":7}}}}"#));
+        assert_eq!(root.unwrap(), serde_json::json!({}));
+        assert_eq!(entry.unwrap(), Value::Null, "the path as given first");
+        let ((root, entry), _) = read("[1, 2]");
+        assert_eq!((root.unwrap(), entry), (serde_json::json!({}), None));
+        let ((root, _), warnings) = read(r#"{"mcpServers": {}"#);
+        assert!(root.is_none());
+        assert!(warnings[0].message.contains("not valid JSON"));
+        let ((root, _), warnings) = read(r#"{"a": 1} x"#);
+        assert!(root.is_none());
+        assert!(warnings[0].message.contains("not valid JSON"));
+
+        // Memoised under its stat key once settled; an edit is seen.
+        let mut memo = Memo::default();
+        let with_memo = |now_ns: i64, memo: &mut Memo| {
+            let mut known = Known {
+                skills: &[],
+                memo: Some(memo),
+                now_ns,
+            };
+            read_claude_json(&path, &project, &mut known, &mut Vec::new())
+        };
+        fs::write(&path, &text).unwrap();
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+        let fresh = with_memo(now, &mut memo);
+        assert!(memo.app.is_none(), "not settled: not kept");
+        assert_eq!(with_memo(LATER_NS, &mut memo), fresh);
+        assert!(memo.app.is_some() && memo.changed());
+        let mut memo = Memo::from_slice(&memo.to_json());
+        assert_eq!(with_memo(LATER_NS, &mut memo), fresh);
+        assert!(!memo.changed(), "a hit changes nothing");
+        fs::write(&path, r#"{"mcpServers":{"z":{}}}"#).unwrap();
+        let (root, entry) = with_memo(LATER_NS, &mut memo);
+        assert_eq!(root.unwrap(), serde_json::json!({"mcpServers": {"z": {}}}));
+        assert_eq!(entry, None);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(with_memo(LATER_NS, &mut memo), (None, None));
+        assert!(memo.app.is_none());
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //!
 //! # State (`state/mcp-allowed.json`)
 //! SessionStart writes the enabled servers in scope-then-name order ([`AllowedState`]) with
-//! `write_atomic(NoFsync)`; PreToolUse reads it for a `mcp__…` call only and ranks it with the
+//! `write_atomic(NoFsync)` when they differ from the file's or the file is a day old
+//! ([`save_state_if_changed`]; `written_at` and `session_id` name the session that last wrote
+//! it); PreToolUse reads it for a `mcp__…` call only and ranks it with the
 //! policy of the moment, so a `mcp_priority` or `max_mcp_servers` edit applies at once, while
 //! the server list stays the one the session started with (a server disabled mid-session is
 //! still loaded until the next session). A missing or corrupt file allows every call: the
@@ -184,6 +186,35 @@ pub fn save_state(data: &DataDir, state: &AllowedState) -> Result<(), StoreError
     )
 }
 
+/// How old the state file may get before SessionStart rewrites an unchanged one, so the
+/// retention of `state/` (files untouched for `state_days`) never drops it.
+const STATE_KEEP_ALIVE_NS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// [`save_state`] unless the file already holds the same enabled servers and is less than a
+/// day old: SessionStart's rewrite is a file creation and a rename, the most expensive calls
+/// of its warm path, and PreToolUse reads only `enabled`. `written_at` and `session_id` then
+/// name the session that last changed (or refreshed) the file.
+pub fn save_state_if_changed(
+    data: &DataDir,
+    state: &AllowedState,
+    now_ns: i64,
+) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = state_path(data);
+    if let Ok(meta) = std::fs::metadata(&path) {
+        let mtime_ns = meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec());
+        if now_ns.saturating_sub(mtime_ns) < STATE_KEEP_ALIVE_NS
+            && load_state(data).is_some_and(|current| current.enabled == state.enabled)
+        {
+            return Ok(());
+        }
+    }
+    save_state(data, state)
+}
+
 /// Reads the state; `None` when missing, unreadable, corrupt or of another version.
 #[must_use]
 pub fn load_state(data: &DataDir) -> Option<AllowedState> {
@@ -191,6 +222,62 @@ pub fn load_state(data: &DataDir) -> Option<AllowedState> {
     serde_json::from_slice::<AllowedState>(&bytes)
         .ok()
         .filter(|s| s.schema_version == STATE_VERSION)
+}
+
+// ---------------------------------------------------------------------------------------
+// The listing memo (`state/budget-listing.json`)
+
+/// The listing memo's file name in `state/` ([`discover::Memo`]).
+pub const MEMO_FILE: &str = "budget-listing.json";
+
+/// How old the memo file may get before an unchanged memo is rewritten anyway, so the
+/// retention of `state/` does not drop it.
+const MEMO_KEEP_ALIVE_NS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// The memo file of `data`.
+#[must_use]
+pub fn memo_path(data: &DataDir) -> PathBuf {
+    data.state_dir().join(MEMO_FILE)
+}
+
+/// The listing memo and its file's mtime (ns; 0 when missing); a missing, unreadable,
+/// corrupt or other-version file is an empty memo.
+#[must_use]
+pub fn load_memo(data: &DataDir) -> (discover::Memo, i64) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(mut file) = std::fs::File::open(memo_path(data)) else {
+        return (discover::Memo::default(), 0);
+    };
+    let mtime = file.metadata().map_or(0, |m| {
+        m.mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.mtime_nsec())
+    });
+    let mut bytes = Vec::new();
+    if std::io::Read::read_to_end(&mut file, &mut bytes).is_err() {
+        return (discover::Memo::default(), 0);
+    }
+    (discover::Memo::from_slice(&bytes), mtime)
+}
+
+/// Writes the memo (no fsync: losing it costs one full read of the listings) when this run
+/// changed it or its file is a day old.
+pub fn save_memo(
+    data: &DataDir,
+    memo: &discover::Memo,
+    saved_ns: i64,
+    now_ns: i64,
+) -> Result<(), StoreError> {
+    if !memo.changed() && now_ns.saturating_sub(saved_ns) <= MEMO_KEEP_ALIVE_NS {
+        return Ok(());
+    }
+    store::ensure_dir(&data.state_dir())?;
+    store::write_atomic(
+        &memo_path(data),
+        &memo.to_json(),
+        store::FILE_MODE,
+        Durability::NoFsync,
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -218,7 +305,27 @@ pub fn budget(
     data: &DataDir,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Budget {
-    let discovery = discover::discover_with(project, locations, discover::Options::default());
+    budget_known(
+        project,
+        locations,
+        data,
+        env,
+        &mut discover::Known::default(),
+    )
+}
+
+/// [`budget`] reusing what SessionStart already knows: the skills listings of its config
+/// check and the listing memo ([`discover::Known`]). Same result as [`budget`].
+#[must_use]
+pub fn budget_known(
+    project: &Path,
+    locations: &Locations,
+    data: &DataDir,
+    env: &dyn Fn(&str) -> Option<String>,
+    known: &mut discover::Known<'_>,
+) -> Budget {
+    let discovery =
+        discover::discover_known(project, locations, discover::Options::default(), known);
     let var = |key: &str| {
         discovery
             .settings_env
@@ -587,6 +694,46 @@ mod tests {
         assert_eq!(server_of_tool("mcp__memoryx__read", &servers), None);
         assert_eq!(server_of_tool("mcp__memory", &servers), None);
         assert_eq!(server_of_tool("Bash", &servers), None);
+    }
+
+    #[test]
+    fn an_unchanged_state_is_not_rewritten_until_a_day_old() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::of_project(tmp.path());
+        let servers = [server("a", McpScope::Project, true)];
+        let now = Utc::now();
+        let now_ns = now.timestamp_nanos_opt().unwrap();
+        let first = state_for(&servers, "s1", now);
+        save_state_if_changed(&data, &first, now_ns).unwrap();
+        assert_eq!(load_state(&data).unwrap(), first);
+        let second = state_for(&servers, "s2", now);
+        save_state_if_changed(&data, &second, now_ns).unwrap();
+        assert_eq!(
+            load_state(&data).unwrap().session_id,
+            "s1",
+            "same servers: kept"
+        );
+        let a_day_later = now_ns + STATE_KEEP_ALIVE_NS + 60_000_000_000;
+        save_state_if_changed(&data, &second, a_day_later).unwrap();
+        assert_eq!(
+            load_state(&data).unwrap().session_id,
+            "s2",
+            "a day old: refreshed"
+        );
+        let more = [
+            server("a", McpScope::Project, true),
+            server("b", McpScope::User, true),
+        ];
+        let third = state_for(&more, "s3", now);
+        save_state_if_changed(&data, &third, now_ns).unwrap();
+        assert_eq!(load_state(&data).unwrap(), third, "other servers: written");
+        std::fs::write(state_path(&data), "{").unwrap();
+        save_state_if_changed(&data, &third, now_ns).unwrap();
+        assert_eq!(
+            load_state(&data).unwrap(),
+            third,
+            "a corrupt file is replaced"
+        );
     }
 
     #[test]

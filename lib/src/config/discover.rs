@@ -13,6 +13,7 @@
 //! `~/.claude.json`. Managed settings live in `/etc/claude-code` on Linux and
 //! `/Library/Application Support/ClaudeCode` on macOS.
 
+use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
 use super::{ConfigFile, Kind};
@@ -96,70 +97,159 @@ impl Locations {
 /// Every config file of `project` and of the user that exists.
 #[must_use]
 pub fn discover(project: &Path, locations: &Locations) -> Vec<ConfigFile> {
-    let mut found = Vec::new();
+    discover_stat(project, locations)
+        .files
+        .into_iter()
+        .map(|found| found.file)
+        .collect()
+}
+
+/// A discovered file and what its one `stat` (following symlinks) showed.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The file.
+    pub file: ConfigFile,
+    /// Its metadata at discovery.
+    pub meta: Metadata,
+}
+
+/// One entry of a skills directory as discovery listed it.
+#[derive(Debug, Clone)]
+pub struct SkillEntry {
+    /// The entry (`<skills>/<name>`), a directory or not.
+    pub path: PathBuf,
+    /// `SKILL.md`'s metadata, when the entry is a directory holding one.
+    pub skill_md: Option<Metadata>,
+    /// `skill.json`'s metadata, likewise.
+    pub skill_json: Option<Metadata>,
+}
+
+/// A skills directory as discovery listed it: every entry, in name order (none when it
+/// cannot be listed).
+#[derive(Debug, Clone)]
+pub struct SkillsDir {
+    /// The directory (`<config dir>/skills`, `<project>/.claude/skills`).
+    pub dir: PathBuf,
+    /// Its entries.
+    pub entries: Vec<SkillEntry>,
+}
+
+/// What [`discover_stat`] found: the files (in [`discover`]'s order) with their metadata, and
+/// the two skills directories as listed, so that SessionStart's later steps (the config
+/// check, the context budget) neither list nor `stat` them again.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// The config files.
+    pub files: Vec<Found>,
+    /// The project's skills directory, then the user's.
+    pub skills: Vec<SkillsDir>,
+}
+
+/// [`discover`] with each file's metadata and the skills listings. One `stat` per file that
+/// exists and per candidate that does not; a skills directory costs one listing, and its
+/// entries' types come from the listing (`d_type`), so only a symlinked entry is `stat`ed.
+#[must_use]
+pub fn discover_stat(project: &Path, locations: &Locations) -> Discovered {
+    let mut found = Discovered::default();
     let dot_claude = project.join(".claude");
     add(
-        &mut found,
+        &mut found.files,
         dot_claude.join("settings.json"),
         Kind::ProjectSettings,
     );
     add(
-        &mut found,
+        &mut found.files,
         dot_claude.join("settings.local.json"),
         Kind::LocalSettings,
     );
-    add(&mut found, project.join(".mcp.json"), Kind::McpJson);
-    add(&mut found, dot_claude.join("canary.json"), Kind::Canary);
-    add(&mut found, dot_claude.join("ctxopt.json"), Kind::Policy);
-    skills(&mut found, &dot_claude.join("skills"));
+    add(&mut found.files, project.join(".mcp.json"), Kind::McpJson);
+    add(
+        &mut found.files,
+        dot_claude.join("canary.json"),
+        Kind::Canary,
+    );
+    add(
+        &mut found.files,
+        dot_claude.join("ctxopt.json"),
+        Kind::Policy,
+    );
+    skills(&mut found, dot_claude.join("skills"));
 
     let config_dir = locations.config_dir();
     add(
-        &mut found,
+        &mut found.files,
         config_dir.join("settings.json"),
         Kind::UserSettings,
     );
-    skills(&mut found, &config_dir.join("skills"));
-    add(&mut found, locations.claude_json(), Kind::ClaudeJson);
+    skills(&mut found, config_dir.join("skills"));
+    add(&mut found.files, locations.claude_json(), Kind::ClaudeJson);
 
     let managed = &locations.managed_dir;
     add(
-        &mut found,
+        &mut found.files,
         managed.join("managed-settings.json"),
         Kind::ManagedSettings,
     );
-    for path in sorted_entries(&managed.join("managed-settings.d")) {
+    for (path, _) in sorted_entries(&managed.join("managed-settings.d")) {
         if path.extension().is_some_and(|e| e == "json") {
-            add(&mut found, path, Kind::ManagedSettings);
+            add(&mut found.files, path, Kind::ManagedSettings);
         }
     }
     found
 }
 
-/// Adds `path` when something is there (without following it into a tree).
-fn add(found: &mut Vec<ConfigFile>, path: PathBuf, kind: Kind) {
-    if std::fs::metadata(&path).is_ok() {
-        found.push(ConfigFile { path, kind });
-    }
+/// Adds `path` when something is there (without following it into a tree); its metadata.
+fn add(found: &mut Vec<Found>, path: PathBuf, kind: Kind) -> Option<Metadata> {
+    let meta = std::fs::metadata(&path).ok()?;
+    found.push(Found {
+        file: ConfigFile { path, kind },
+        meta: meta.clone(),
+    });
+    Some(meta)
 }
 
 /// `skills/*/skill.json` and `skills/*/SKILL.md`, skill directories in name order.
-fn skills(found: &mut Vec<ConfigFile>, skills: &Path) {
-    for dir in sorted_entries(skills) {
-        if dir.is_dir() {
-            add(found, dir.join("skill.json"), Kind::SkillJson);
-            add(found, dir.join("SKILL.md"), Kind::SkillMd);
+fn skills(found: &mut Discovered, skills: PathBuf) {
+    let mut listing = SkillsDir {
+        dir: skills,
+        entries: Vec::new(),
+    };
+    for (path, is_dir) in sorted_entries(&listing.dir) {
+        let (mut skill_md, mut skill_json) = (None, None);
+        if is_dir {
+            skill_json = add(&mut found.files, path.join("skill.json"), Kind::SkillJson);
+            skill_md = add(&mut found.files, path.join("SKILL.md"), Kind::SkillMd);
         }
+        listing.entries.push(SkillEntry {
+            path,
+            skill_md,
+            skill_json,
+        });
     }
+    found.skills.push(listing);
 }
 
-/// The entries of `dir` sorted by name; none when it cannot be listed.
-fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
+/// The entries of `dir` sorted by name, each with whether it is a directory (following a
+/// symlink); none when it cannot be listed.
+fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
+    let mut paths: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let path = e.path();
+            let is_dir = match e.file_type() {
+                Ok(t) if t.is_symlink() => path.is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => path.is_dir(),
+            };
+            (path, is_dir)
+        })
+        .collect();
+    // One directory's entries differ only in their file names: comparing those is the
+    // paths' order, without splitting every path into components.
+    paths.sort_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
     paths
 }
 

@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::discover::Found;
 use super::{CheckContext, ConfigFile, Kind, read_config, validate_bytes};
 use crate::diagnostic::{Code, Diagnostic, Level};
 use crate::record::{self, Actor, AuditEntry, Record, Severity, Text};
@@ -61,8 +62,9 @@ pub const BACKUP_MODE: u32 = 0o600;
 pub const RESTORED_MODE: u32 = 0o600;
 /// Layout version of the cache; another version is read as no cache.
 const CACHE_VERSION: u32 = 1;
-/// How old a file's mtime and ctime must be before its stat key is trusted.
-const SETTLE_NS: i64 = 2_000_000_000;
+/// How old a file's mtime and ctime must be before its stat key is trusted (also the budget
+/// listing memo's rule).
+pub(crate) const SETTLE_NS: i64 = 2_000_000_000;
 /// How old the cache file may get before an unchanged cache is rewritten anyway, so the
 /// retention of `state/` (files untouched for `state_days`) never removes the drift baseline.
 const KEEP_ALIVE_NS: i64 = 24 * 3600 * 1_000_000_000;
@@ -380,7 +382,7 @@ fn watched_for(kind: Kind, bytes: &[u8]) -> Option<String> {
         .flatten()
 }
 
-fn now_ns(now: DateTime<Utc>) -> i64 {
+pub(crate) fn now_ns(now: DateTime<Utc>) -> i64 {
     now.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
@@ -493,6 +495,32 @@ pub fn check_at_session_start(
     session_id: &str,
     now: DateTime<Utc>,
 ) -> SessionCheck {
+    let files: Vec<(&ConfigFile, Option<&Metadata>)> = files.iter().map(|f| (f, None)).collect();
+    check_files(&files, ctx, data, session_id, now)
+}
+
+/// [`check_at_session_start`] on files found by [`discover_stat`](super::discover::discover_stat),
+/// whose metadata is reused instead of a second `stat` per file.
+#[must_use]
+pub fn check_found_at_session_start(
+    found: &[Found],
+    ctx: &CheckContext,
+    data: &DataDir,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> SessionCheck {
+    let files: Vec<(&ConfigFile, Option<&Metadata>)> =
+        found.iter().map(|f| (&f.file, Some(&f.meta))).collect();
+    check_files(&files, ctx, data, session_id, now)
+}
+
+fn check_files(
+    files: &[(&ConfigFile, Option<&Metadata>)],
+    ctx: &CheckContext,
+    data: &DataDir,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> SessionCheck {
     let _lock = lock(data);
     let (old, saved_ns) = load(data);
     let now_ns = now_ns(now);
@@ -505,10 +533,10 @@ pub fn check_at_session_start(
     let mut out = SessionCheck::default();
     let mut seen = BTreeSet::new();
     let mut drift = Vec::new();
-    for file in files {
+    for &(file, meta) in files {
         let key = file.path.to_string_lossy().into_owned();
         let display = display(&file.path, ctx);
-        let Some(step) = check_file(file, &display, old.files.get(&key), ctx, now_ns) else {
+        let Some(step) = check_file(file, meta, &display, old.files.get(&key), ctx, now_ns) else {
             continue;
         };
         seen.insert(key.clone());
@@ -609,18 +637,23 @@ struct Step {
     fault: Option<LastGoodError>,
 }
 
-/// Checks one file; `None` when it vanished since discovery.
+/// Checks one file (`found`: its metadata from discovery, else it is `stat`ed here); `None`
+/// when it vanished since discovery.
 fn check_file(
     file: &ConfigFile,
+    found: Option<&Metadata>,
     display: &str,
     old: Option<&Entry>,
     ctx: &CheckContext,
     now_ns: i64,
 ) -> Option<Step> {
-    let meta = match fs::metadata(&file.path) {
-        Ok(meta) => Some(meta),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(_) => None,
+    let meta = match found {
+        Some(meta) => Some(meta.clone()),
+        None => match fs::metadata(&file.path) {
+            Ok(meta) => Some(meta),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+            Err(_) => None,
+        },
     };
     let old = old.cloned().unwrap_or_default();
     let backup = file.kind.keeps_backup().then(|| backup_path(&file.path));

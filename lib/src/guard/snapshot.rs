@@ -23,10 +23,10 @@
 //! **What is watched.** Every protected config file of the project and the user (their
 //! settings, `~/.claude.json`, `.mcp.json`, `ctxopt.json`, `canary.json`), the pre-commit hook
 //! ctxopt installed, and every file under `.claude/hooks/` except ctxopt's data dir (at most
-//! [`MAX_TREE_FILES`], copies up to [`MAX_COPY_BYTES`] each). `.deploy/` and the backup
-//! directory are watched by the `stat` of the directory alone: a change there is reported and
-//! audited, not repaired (their archives are too big to copy on every change). Managed
-//! settings are the administrator's and are not watched.
+//! [`MAX_TREE_FILES`], copies up to [`MAX_COPY_BYTES`] each). Not watched: `.deploy/` and the
+//! backup directory (ctxopt's own deploy, rollback and detached hourly backup write there
+//! while a call may run; the PreToolUse path check guards them), and managed settings (the
+//! administrator's).
 //!
 //! **In flight.** PreToolUse creates an empty marker `state/inflight-<session>.<id>.<tool>`
 //! (or one listing the paths an exception allowed), PostToolUse removes it; ConfigChange
@@ -94,8 +94,6 @@ pub enum Role {
     /// `~/.claude.json`: Claude Code's own state; a change of its MCP servers is reported and
     /// audited, nothing is reverted.
     ClientState,
-    /// A directory watched by its own `stat` only: reported and audited, not repaired.
-    Directory,
 }
 
 /// One watched path.
@@ -133,11 +131,6 @@ impl Watch {
             file(locations.home.join(".claude/settings.json"), Role::Restore),
             file(locations.claude_json(), Role::ClientState),
             file(locations.home.join(".claude.json"), Role::ClientState),
-            file(project.join(".deploy"), Role::Directory),
-            file(
-                project.join(".kiro/specs/context-optimization/backup"),
-                Role::Directory,
-            ),
         ];
         let mut seen = std::collections::HashSet::new();
         files.retain(|w| seen.insert(w.path.clone()));
@@ -517,8 +510,6 @@ pub enum ChangeKind {
     Removed,
     /// Changed, but no copy to restore from (too big, or lost): reported only.
     Unrepairable(String),
-    /// A directory watched by its stat changed: reported only.
-    DirectoryChanged,
     /// Claude Code's own write: kept, reported.
     ClientWrite(String),
     /// Allowed by an exception rule at PreToolUse: kept.
@@ -868,9 +859,7 @@ fn audit_line(
         ChangeKind::Restored | ChangeKind::Recreated | ChangeKind::Removed => {
             (Actor::Agent, "repair", known.sha256.clone())
         }
-        ChangeKind::Unrepairable(_) | ChangeKind::DirectoryChanged => {
-            (Actor::Agent, "changed", now.sha256.clone())
-        }
+        ChangeKind::Unrepairable(_) => (Actor::Agent, "changed", now.sha256.clone()),
         ChangeKind::ClientWrite(_) => (Actor::User, "client-write", now.sha256.clone()),
         ChangeKind::Allowed => (Actor::Agent, "change", now.sha256.clone()),
     };
@@ -885,7 +874,6 @@ fn audit_line(
             detail.push_str("; not restored: ");
             detail.push_str(why);
         }
-        ChangeKind::DirectoryChanged => detail.push_str("; reported, not repaired"),
         ChangeKind::ClientWrite(what) => {
             detail = format!(
                 "{what} (Claude Code's own write during {} call {}); kept",
@@ -939,7 +927,6 @@ fn judge(
         return Ok(Some(change(ChangeKind::Allowed, None)));
     }
     match role {
-        Role::Directory => return Ok(Some(change(ChangeKind::DirectoryChanged, None))),
         Role::ClientState => {
             let digest = current
                 .bytes

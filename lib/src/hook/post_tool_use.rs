@@ -190,14 +190,6 @@ fn repair(input: &HookInput, call: &ToolCall, ctx: &Context, eval: &mut Evaluati
                     "ctxopt: the agent's {tool} call changed {name}, and ctxopt could not restore it ({why}); check it by hand."
                 ),
             ),
-            ChangeKind::DirectoryChanged => (
-                Some(format!(
-                    "{name} was changed during this {tool} call; {person}"
-                )),
-                format!(
-                    "ctxopt: the agent's {tool} call changed {name}; check it by hand (see audit.log)."
-                ),
-            ),
             ChangeKind::ClientWrite(what) if change.path.ends_with(".claude.json") => (
                 None,
                 format!(

@@ -10,7 +10,11 @@
 //! repair restores to.
 //!
 //! The config check goes through [`lastgood`]'s cache: with nothing changed it costs a `stat`
-//! per file (and one per last-known-good copy), no read, no hash, no schema.
+//! per file (and one per last-known-good copy), no read, no hash, no schema. Discovery runs
+//! once ([`discover::discover_stat`]): the config check reuses each file's `stat`, and the
+//! budget step the skills listings; the budget's listing memo (`state/budget-listing.json`,
+//! [`limits::load_memo`]) spares it reading unchanged skill, command and agent files and an
+//! unchanged `~/.claude.json`.
 //!
 //! **The context budget** (R5, [`limits`]): the estimate of what enters the context (budget
 //! discovery, tool sizes from the MCP cache — no server is started —, the learned overhead) is
@@ -22,9 +26,10 @@
 //! its own (`Medium` for the state file, `Low` for the estimate's state); the rest runs on.
 
 use super::{Context, Evaluation, Fault};
+use crate::budget::discover::Known;
 use crate::budget::estimate::overhead_variant;
 use crate::budget::{limits, transcript};
-use crate::config::discover;
+use crate::config::discover::{self, Found, SkillsDir};
 use crate::config::{CheckContext, lastgood};
 use crate::guard::snapshot;
 use crate::policy::Limits;
@@ -43,7 +48,8 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
             permission_mode: input.common.permission_mode.clone(),
         });
     }
-    check_config(input, ctx, &mut eval);
+    let found = discover::discover_stat(&ctx.project, &ctx.locations);
+    check_config(input, ctx, &found.files, &mut eval);
     let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
     if let Err(err) = ctx.data.ensure().and_then(|()| {
         snapshot::accept_changes(
@@ -66,8 +72,16 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
             error: format!("{message} (defaults apply)").into(),
         });
     }
-    check_budget(input, ctx, &policy.limits, &mut eval);
+    check_budget(input, ctx, &policy.limits, &found.skills, &mut eval);
     if let Err(err) = retention::check_at_session_start(ctx, &policy.retention) {
+        eval.faults.push(Fault {
+            severity: Severity::Low,
+            error: Box::new(err),
+        });
+    }
+    // The hourly backup (runbook P0-002): a detached `ctxopt backup create` when the newest
+    // archive is an hour old or a restore was interrupted.
+    if let Err(err) = crate::backup::check_at_session_start(ctx) {
         eval.faults.push(Fault {
             severity: Severity::Low,
             error: Box::new(err),
@@ -77,15 +91,13 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
 }
 
 /// Validates the config files through the cache and reports the invalid ones.
-fn check_config(input: &HookInput, ctx: &Context, eval: &mut Evaluation) {
-    let locations = &ctx.locations;
-    let files = discover::discover(&ctx.project, locations);
+fn check_config(input: &HookInput, ctx: &Context, files: &[Found], eval: &mut Evaluation) {
     let check_ctx = CheckContext {
         project: ctx.project.clone(),
-        home: locations.home.clone(),
+        home: ctx.locations.home.clone(),
     };
-    let check = lastgood::check_at_session_start(
-        &files,
+    let check = lastgood::check_found_at_session_start(
+        files,
         &check_ctx,
         &ctx.data,
         &input.common.session_id,
@@ -102,16 +114,35 @@ fn check_config(input: &HookInput, ctx: &Context, eval: &mut Evaluation) {
 }
 
 /// The context budget: estimate, record, compare with the limits, keep the allowed set.
-fn check_budget(input: &HookInput, ctx: &Context, limits: &Limits, eval: &mut Evaluation) {
+fn check_budget(
+    input: &HookInput,
+    ctx: &Context,
+    limits: &Limits,
+    skills: &[SkillsDir],
+    eval: &mut Evaluation,
+) {
     let no_env = |_: &str| None;
-    let budget = limits::budget(&ctx.project, &ctx.locations, &ctx.data, &no_env);
+    let now_ns = lastgood::now_ns(ctx.now);
+    let (mut memo, saved_ns) = limits::load_memo(&ctx.data);
+    let mut known = Known {
+        skills,
+        memo: Some(&mut memo),
+        now_ns,
+    };
+    let budget = limits::budget_known(&ctx.project, &ctx.locations, &ctx.data, &no_env, &mut known);
+    if let Err(err) = limits::save_memo(&ctx.data, &memo, saved_ns, now_ns) {
+        eval.faults.push(Fault {
+            severity: Severity::Low,
+            error: Box::new(err),
+        });
+    }
     let servers = &budget.discovery.inventory.mcp_servers;
     let found = limits::check(&budget.estimate, servers, limits);
     eval.records.extend(found.records);
     eval.outcome.system_messages.extend(found.system_message);
     let session = &input.common.session_id;
     let state = limits::state_for(servers, session, ctx.now);
-    if let Err(err) = limits::save_state(&ctx.data, &state) {
+    if let Err(err) = limits::save_state_if_changed(&ctx.data, &state, now_ns) {
         eval.faults.push(Fault {
             severity: Severity::Medium,
             error: Box::new(err),
