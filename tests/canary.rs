@@ -84,6 +84,21 @@ fn denial(reply: &Value) -> Option<String> {
     })
 }
 
+/// Appends three `Critical` error records, stamped now, to the project's metrics (the trigger
+/// "3 or more Critical errors within 5 minutes").
+fn append_criticals(env: &TestEnv) {
+    let now = ctxopt::record::timestamp(ctxopt::record::now());
+    let line = format!(
+        "{{\"timestamp\":\"{now}\",\"type\":\"error\",\"severity\":\"Critical\",\"message\":\"boom\",\"stack\":\"\",\"session_id\":\"s\"}}\n"
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(env.data().join("metrics.jsonl"))
+        .unwrap()
+        .write_all(line.repeat(3).as_bytes())
+        .unwrap();
+}
+
 #[test]
 fn the_cli_follows_the_plan() {
     let env = TestEnv::new();
@@ -212,20 +227,7 @@ fn sixteen_hooks_noticing_at_once_roll_back_once_and_the_webhook_hears_it() {
         &post_input(&env, &session(true), "t0"),
     );
     assert_eq!(out.status.code(), Some(0));
-    let now = ctxopt::record::timestamp(ctxopt::record::now());
-    let mut lines = String::new();
-    for i in 0..3 {
-        lines.push_str(&format!(
-            "{{\"timestamp\":\"{now}\",\"type\":\"error\",\"severity\":\"Critical\",\"message\":\"boom {i}\",\"stack\":\"\",\"schema_version\":1,\"session_id\":\"{}\",\"hook\":\"x\",\"cohort\":\"canary\"}}\n",
-            session(true)
-        ));
-    }
-    fs::OpenOptions::new()
-        .append(true)
-        .open(env.data().join("metrics.jsonl"))
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
+    append_criticals(&env);
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -321,16 +323,7 @@ fn an_unreachable_webhook_costs_the_hook_nothing() {
         "ctxopt-post-tool-use",
         &post_input(&env, &session(true), "t0"),
     );
-    let now = ctxopt::record::timestamp(ctxopt::record::now());
-    let line = format!(
-        "{{\"timestamp\":\"{now}\",\"type\":\"error\",\"severity\":\"Critical\",\"message\":\"x\",\"stack\":\"\",\"session_id\":\"s\"}}\n"
-    );
-    fs::OpenOptions::new()
-        .append(true)
-        .open(env.data().join("metrics.jsonl"))
-        .unwrap()
-        .write_all(line.repeat(3).as_bytes())
-        .unwrap();
+    append_criticals(&env);
     let mut cmd = env.command(&bin("ctxopt-post-tool-use"));
     // A port nothing listens on: the notification fails in its own detached process.
     cmd.env("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/unreachable");
@@ -433,16 +426,7 @@ fn the_automatic_rollback_restores_the_deploy_snapshot() {
         "ctxopt-post-tool-use",
         &post_input(&env, &session(true), "t0"),
     );
-    let now = ctxopt::record::timestamp(ctxopt::record::now());
-    let line = format!(
-        "{{\"timestamp\":\"{now}\",\"type\":\"error\",\"severity\":\"Critical\",\"message\":\"x\",\"stack\":\"\",\"session_id\":\"s\"}}\n"
-    );
-    fs::OpenOptions::new()
-        .append(true)
-        .open(env.data().join("metrics.jsonl"))
-        .unwrap()
-        .write_all(line.repeat(3).as_bytes())
-        .unwrap();
+    append_criticals(&env);
     let out = env.run_hook(
         "ctxopt-post-tool-use",
         &post_input(&env, &session(true), "t1"),
