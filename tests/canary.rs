@@ -4,9 +4,7 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::too_many_lines,
-    clippy::format_push_string,
-    reason = "test helpers: a failed step is a test failure; one scenario per test"
+    reason = "test helpers: a failed step is a test failure"
 )]
 
 mod support;
