@@ -53,7 +53,7 @@ if [[ -z "$BIN_DIR" ]]; then
     if [[ "$(uname -s)" == Linux ]]; then
         TRIPLE="$(uname -m)-unknown-linux-gnu"
         if [[ "$SKIP_BUILD" -eq 0 ]]; then
-            (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+            (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
                 cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks \
                 --bin ctxopt-session-start --bin ctxopt)
         fi

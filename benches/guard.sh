@@ -66,7 +66,7 @@ if [[ "$(uname -s)" == Linux ]]; then
     TRIPLE="$(uname -m)-unknown-linux-gnu"
     BUILD=static
     if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
             cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks "${BINS[@]}")
     fi
     BIN_DIR="$TARGET_DIR/$TRIPLE/release"

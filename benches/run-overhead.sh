@@ -79,8 +79,8 @@ if [[ "$(uname -s)" == Linux ]]; then
     TRIPLE="$(uname -m)-unknown-linux-gnu"
     BUILD="static"
     if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        echo "==> RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --locked --target $TRIPLE --bin ctxopt-run" >&2
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+        echo "==> RUSTFLAGS=\"-C target-feature=+crt-static -C relocation-model=static\" cargo build --release --locked --target $TRIPLE --bin ctxopt-run" >&2
+        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
             cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks --bin ctxopt-run)
     fi
     RUNNER="$TARGET_DIR/$TRIPLE/release/ctxopt-run"

@@ -100,8 +100,8 @@ if [[ "$OS" == Linux ]]; then
     # An explicit --target keeps RUSTFLAGS off the host artifacts (proc macros such as
     # serde_derive cannot be built with +crt-static).
     if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        echo "==> static build: RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --locked --target $TRIPLE" >&2
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+        echo "==> static build: RUSTFLAGS=\"-C target-feature=+crt-static -C relocation-model=static\" cargo build --release --locked --target $TRIPLE" >&2
+        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
             cargo build --release --locked --target "$TRIPLE")
     fi
     VARIANTS+=("static:$TARGET_DIR/$TRIPLE/release")

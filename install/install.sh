@@ -48,7 +48,7 @@ Options:
   -h, --help     show this help
 
 Build: on Linux x86_64/aarch64 with glibc the binaries are linked statically
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target <arch>-unknown-linux-gnu
+  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target <arch>-unknown-linux-gnu
 (a static hook starts about as fast as /bin/true; a dynamic one takes ~1.35x as long).
 Elsewhere, or if that fails, a plain `cargo build --release --locked` is used.
 
@@ -153,7 +153,7 @@ build_plan() {
 	if skip_build; then
 		printf 'no build (CTXOPT_SKIP_BUILD=1): use the binaries in %s\n' "${CTXOPT_BIN_DIR:-<CTXOPT_BIN_DIR unset>}"
 	elif triple="$(static_triple)"; then
-		printf 'build in %s: RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target %s (plain cargo build --release --locked if that fails)\n' "$REPO" "$triple"
+		printf 'build in %s: RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target %s (plain cargo build --release --locked if that fails)\n' "$REPO" "$triple"
 	else
 		printf 'build in %s: cargo build --release --locked\n' "$REPO"
 	fi
@@ -171,7 +171,7 @@ build() {
 	local triple
 	if triple="$(static_triple)"; then
 		step "building static release binaries for $triple"
-		if (cd -- "$REPO" && RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
+		if (cd -- "$REPO" && RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static -C relocation-model=static" \
 			cargo build --release --locked --target "$triple"); then
 			BUILT="$(target_dir)/$triple/release"
 			return
