@@ -1,3 +1,5 @@
+//! The canary's tests: this file is compiled only as `#[cfg(test)] mod tests;` in `mod.rs`.
+
 #![expect(
     clippy::cast_precision_loss,
     clippy::too_many_lines,
