@@ -453,12 +453,6 @@ pub fn message_of(done: &RolledBack) -> String {
     )
 }
 
-/// Whether `path` is the rollup's or the lock's (for tests).
-#[must_use]
-pub fn is_state_file(paths: &Paths, path: &Path) -> bool {
-    path == rollup_path(paths) || path == lock_path(paths)
-}
-
 /// Restores the project's deploy snapshot (`.deploy/`, made by `ctxopt deploy start`) as an
 /// automatic rollback for `reason` ([`crate::deploy`]): verified first, never the data dir or
 /// `settings.local.json`; the restore logs its own `rollback.log` line once it starts writing.

@@ -456,12 +456,22 @@ fn stat_changed(known: Option<&Known>, stat: Option<&Stat>) -> bool {
     }
 }
 
+/// The watched paths whose stat says they may differ from the accepted state.
+fn candidates(watch: &Watch, index: &Index) -> Vec<(PathBuf, Role)> {
+    watch
+        .scan(index)
+        .into_iter()
+        .filter(|(path, (_, stat))| {
+            stat_changed(index.files.get(&*path.to_string_lossy()), stat.as_ref())
+        })
+        .map(|(path, (role, _))| (path, role))
+        .collect()
+}
+
 /// The accepted state for what a path holds now, writing the copy when one is kept.
 fn accepted(data: &DataDir, path: &Path, role: Role, now: &Now) -> Result<Known, StoreError> {
     let mut copy = None;
-    if let (Some(bytes), Some(stat), Role::Restore | Role::LocalSettings) =
-        (&now.bytes, now.stat, role)
-    {
+    if let (Some(bytes), Role::Restore | Role::LocalSettings) = (&now.bytes, role) {
         let name = copy_name(path);
         let files = lkg_dir(data).join("files");
         store::ensure_dir(&files)?;
@@ -471,7 +481,6 @@ fn accepted(data: &DataDir, path: &Path, role: Role, now: &Now) -> Result<Known,
             store::FILE_MODE,
             Durability::NoFsync,
         )?;
-        let _ = stat;
         copy = Some(name);
     }
     Ok(Known {
@@ -639,14 +648,7 @@ pub fn accept_changes(
     let index = load(data);
     let fresh = index.is_none();
     let index = index.unwrap_or_default();
-    let scan = watch.scan(&index);
-    let candidates: Vec<_> = scan
-        .iter()
-        .filter(|(path, (_, stat))| {
-            stat_changed(index.files.get(&*path.to_string_lossy()), stat.as_ref())
-        })
-        .map(|(path, (role, _))| (path.clone(), *role))
-        .collect();
+    let candidates = candidates(watch, &index);
     if candidates.is_empty() && !fresh {
         save_fingerprint(data, watch)?;
         return Ok(String::new());
@@ -753,14 +755,7 @@ pub fn after_call(
         let _ = fs::remove_file(&marker);
         return repair;
     };
-    let scan = watch.scan(&index);
-    let candidates: Vec<_> = scan
-        .iter()
-        .filter(|(path, (_, stat))| {
-            stat_changed(index.files.get(&*path.to_string_lossy()), stat.as_ref())
-        })
-        .map(|(path, (role, _))| (path.clone(), *role))
-        .collect();
+    let candidates = candidates(watch, &index);
     if !candidates.is_empty()
         && let Err(err) = repair_all(data, &candidates, &allowed, call, now, enforce, &mut repair)
     {
@@ -1094,17 +1089,6 @@ pub fn is_client_write(data: &DataDir, watch: &Watch, path: &Path) -> bool {
         }
         _ => false,
     }
-}
-
-/// The file name of the copy kept of `path` (for tests and `ctxopt` reports).
-#[must_use]
-pub fn copy_of(data: &DataDir, path: &Path) -> Option<PathBuf> {
-    let name = load(data)?
-        .files
-        .get(&*path.to_string_lossy())?
-        .copy
-        .clone()?;
-    Some(lkg_dir(data).join("files").join(name))
 }
 
 #[cfg(test)]
