@@ -1,6 +1,17 @@
 //! `ctxopt-run`: runs one of the project's other hook commands with a timeout, retries,
 //! per-hook metrics and a circuit breaker. All logic lives in `ctxopt::wrap`.
+//!
+//! `no_main`: the C `main` below skips the standard library's start-up work that the runner
+//! does not need (see `ctxopt::process`); it runs on every call of a wrapped hook.
+#![no_main]
 
-fn main() -> std::process::ExitCode {
-    ctxopt::wrap::run::main()
+use std::ffi::{c_char, c_int};
+
+/// The process entry point, called by the C runtime. The arguments are read through
+/// `std::env::args_os`, which works without the standard library's `main`.
+#[allow(unsafe_code)] // `no_mangle` exports the C `main`; nothing else is unsafe here.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    ctxopt::process::start();
+    ctxopt::wrap::run::main().into()
 }

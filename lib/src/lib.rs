@@ -36,6 +36,7 @@ pub mod mcp;
 pub mod outcome;
 pub mod policy;
 pub mod precommit;
+pub mod process;
 pub mod project;
 pub mod protocol;
 pub mod record;

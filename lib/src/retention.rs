@@ -212,8 +212,7 @@ pub fn check_at_session_start(ctx: &Context, retention: &Retention) -> Result<()
         return Ok(());
     }
     let program = ctx
-        .bin_dir
-        .as_deref()
+        .bin_dir()
         .ok_or(RetentionError::NoBinDir)?
         .join("ctxopt");
     if let Err(source) = fs::metadata(&program) {
@@ -922,8 +921,13 @@ mod tests {
     #[test]
     fn a_recent_request_is_not_repeated() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut ctx = context_with_fake_ctxopt(tmp.path());
-        ctx.bin_dir = None;
+        let with_binary = context_with_fake_ctxopt(tmp.path());
+        let ctx = Context::new(
+            with_binary.project.clone(),
+            with_binary.now,
+            None,
+            with_binary.locations.clone(),
+        );
         fs::write(
             ctx.data.metrics(),
             metric(ctx.now - TimeDelta::days(40), "old"),

@@ -16,8 +16,6 @@
 use std::env;
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -56,7 +54,7 @@ static PANIC_CONTEXT: Mutex<Option<PanicContext>> = Mutex::new(None);
 
 /// Runs `hook` as a process: the whole of each hook binary's `main`.
 #[must_use]
-pub fn main(hook: Hook) -> ExitCode {
+pub fn main(hook: Hook) -> u8 {
     let started = Instant::now();
     install_panic_hook();
     crate::guard::paths::memoize_for_process();
@@ -73,10 +71,7 @@ pub fn main(hook: Hook) -> ExitCode {
     let parsed = protocol::read_capped(io::stdin().lock()).and_then(|b| HookInput::parse(&b));
     let cwd = parsed.as_ref().ok().and_then(|i| i.common.cwd.clone());
     let project = project::for_hook(env::var_os(PROJECT_ENV), cwd.as_deref());
-    let bin_dir = env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(PathBuf::from));
-    let mut ctx = Context::new(project, Utc::now(), bin_dir, Locations::from_process_env());
+    let mut ctx = Context::for_process(project, Utc::now(), Locations::from_process_env());
 
     let (event, session_id) = match &parsed {
         Ok(input) => (
@@ -148,7 +143,7 @@ pub fn main(hook: Hook) -> ExitCode {
         let _ = writeln!(io::stderr(), "{line}");
     }
     emit(evaluation.outcome, &event);
-    ExitCode::SUCCESS
+    0
 }
 
 /// Whether this run decides on a tool call that targets a protected path: then the guard's
@@ -181,7 +176,7 @@ fn observe_canary(ctx: &Context, session_id: &str) -> canary::Observed {
             },
             restore: &|reason| canary::rollback::restore_snapshot(&ctx.project, reason, ctx.now),
             notify: &|text| {
-                if let (Some(url), Some(bin_dir)) = (&webhook, &ctx.bin_dir) {
+                if let (Some(url), Some(bin_dir)) = (&webhook, ctx.bin_dir()) {
                     canary::webhook::spawn(bin_dir, url, text);
                 }
             },

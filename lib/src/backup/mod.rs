@@ -717,11 +717,7 @@ pub fn check_at_session_start(ctx: &Context) -> Result<bool, BackupError> {
     if requested_recently(&marker, ctx.now) {
         return Ok(false);
     }
-    let program = ctx
-        .bin_dir
-        .as_deref()
-        .ok_or(BackupError::NoBinDir)?
-        .join("ctxopt");
+    let program = ctx.bin_dir().ok_or(BackupError::NoBinDir)?.join("ctxopt");
     if let Err(source) = fs::metadata(&program) {
         return Err(BackupError::Spawn { program, source });
     }

@@ -14,7 +14,7 @@ mod session_start;
 
 use std::cell::OnceCell;
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -102,8 +102,9 @@ pub struct Context {
     pub data: DataDir,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
-    /// Path of the running binary's directory (to find sibling binaries such as `ctxopt`).
-    pub bin_dir: Option<PathBuf>,
+    /// Path of the running binary's directory (to find sibling binaries such as `ctxopt`),
+    /// looked up on first use ([`Context::bin_dir`]).
+    bin_dir: OnceCell<Option<PathBuf>>,
     /// Where the user's and the managed config files are (read from the environment by the
     /// runner, so hooks never read it themselves).
     pub locations: Locations,
@@ -126,11 +127,34 @@ impl Context {
             data: DataDir::of_project(&project),
             project,
             now,
-            bin_dir,
+            bin_dir: OnceCell::from(bin_dir),
             locations,
             cohort: crate::record::Cohort::Stable,
             policy: OnceCell::new(),
         }
+    }
+
+    /// A context for a hook process: the binary's directory is found from
+    /// `std::env::current_exe` when a rule first needs it (most runs never do, and the lookup
+    /// is a `readlink` of `/proc/self/exe` on Linux).
+    #[must_use]
+    pub fn for_process(project: PathBuf, now: DateTime<Utc>, locations: Locations) -> Self {
+        Self {
+            bin_dir: OnceCell::new(),
+            ..Self::new(project, now, None, locations)
+        }
+    }
+
+    /// The running binary's directory, if known.
+    #[must_use]
+    pub fn bin_dir(&self) -> Option<&Path> {
+        self.bin_dir
+            .get_or_init(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+            })
+            .as_deref()
     }
 
     /// The project's policy, read on first use. On a read or parse error the defaults apply

@@ -26,7 +26,7 @@ use crate::store;
 
 /// ctxopt's own binaries: an agent that overwrote them would switch the guard off.
 fn with_binaries(protected: Protected, ctx: &Context) -> Protected {
-    let Some(bin_dir) = &ctx.bin_dir else {
+    let Some(bin_dir) = ctx.bin_dir() else {
         return protected;
     };
     super::Hook::ALL

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -470,7 +470,7 @@ impl Reply {
         }
     }
 
-    fn send(self) -> ExitCode {
+    fn send(self) -> u8 {
         if !self.stdout.is_empty() {
             let mut out = io::stdout().lock();
             let _ = out.write_all(&self.stdout);
@@ -479,24 +479,24 @@ impl Reply {
         if !self.stderr.is_empty() {
             let _ = io::stderr().lock().write_all(&self.stderr);
         }
-        ExitCode::from(self.code)
+        self.code
     }
 }
 
 /// The whole of `ctxopt-run`'s `main`.
 #[must_use]
-pub fn main() -> ExitCode {
+pub fn main() -> u8 {
     let started = Instant::now();
     install_panic_hook();
     let args = match command::parse_args(env::args_os().skip(1)) {
         Ok(Parsed::Run(args)) => args,
         Ok(Parsed::Help) => {
             println!("{HELP}");
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Ok(Parsed::Version) => {
             println!("ctxopt-run {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Err(err) => {
             return Reply::line(
