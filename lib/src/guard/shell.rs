@@ -103,6 +103,8 @@
 //! - A writer reached under another name (a copy or link of `rm` called `x`, a `PATH` entry
 //!   the command itself set up) is not recognised, here or by [`could_write`].
 
+mod simple;
+
 use std::collections::{HashSet, VecDeque};
 
 use brush_parser::ast;
@@ -322,12 +324,21 @@ const WRITERS: &[&str] = &[
 
 /// Every write `command` would make, as far as a static reading can tell.
 pub fn writes(command: &str) -> Result<Vec<ShellWrite>, ShellError> {
+    analyse(command, false)
+}
+
+/// [`writes`], with `parser_only` reading every piece of code with brush-parser (the
+/// differential tests of [`simple`]).
+fn analyse(command: &str, parser_only: bool) -> Result<Vec<ShellWrite>, ShellError> {
     if command.len() > MAX_COMMAND_BYTES {
         return Err(ShellError::new(format!(
             "the command is longer than {MAX_COMMAND_BYTES} bytes"
         )));
     }
-    let mut analysis = Analysis::default();
+    let mut analysis = Analysis {
+        parser_only,
+        ..Analysis::default()
+    };
     analysis.jobs.push_back(Job {
         code: command.to_owned(),
         cwds: Cwds::start(),
@@ -374,6 +385,8 @@ struct Analysis {
     vars: Vec<(String, String)>,
     steps: usize,
     error: Option<ShellError>,
+    /// Never take [`simple::parse`]'s fast path (tests only compare the two).
+    parser_only: bool,
 }
 
 impl Analysis {
@@ -382,6 +395,21 @@ impl Analysis {
             return Err(ShellError::new(format!(
                 "code is nested more than {MAX_LEVELS} levels deep"
             )));
+        }
+        if !self.parser_only
+            && let Some(program) = simple::parse(&job.code)
+        {
+            let Job {
+                cwds, level, via, ..
+            } = job;
+            let mut walker = Walker {
+                an: self,
+                level,
+                via,
+                dirstack: Vec::new(),
+            };
+            walker.program(&program, cwds);
+            return Ok(());
         }
         let options = ParserOptions::default();
         let expansions = expansion_openers(&job.code);
@@ -4131,6 +4159,200 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// `command` read both ways: the fast path must give exactly what brush-parser gives,
+    /// errors included (accepting a line brush-parser refuses would change a denial).
+    fn same_both_ways(command: &str) -> Result<bool, String> {
+        let fast = simple::parse(command).is_some();
+        let both = (analyse(command, false), analyse(command, true));
+        match both {
+            (Ok(a), Ok(b)) if a == b => Ok(fast),
+            (Err(_), Err(_)) if !fast => Ok(fast),
+            (a, b) => Err(format!(
+                "{command:?} (fast path taken: {fast})\n  with it    {a:?}\n  parser only {b:?}"
+            )),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_the_table_as_the_parser_does() {
+        let mut taken = 0;
+        for (command, _) in TABLE {
+            taken += usize::from(same_both_ways(command).unwrap_or_else(|e| panic!("{e}")));
+        }
+        // The table is mostly writes of every kind; the fast path must still see a share of it,
+        // or this test compares nothing.
+        assert!(taken >= 20, "fast path taken on {taken} of {}", TABLE.len());
+        // The 895-byte command of `benches/guard.sh`.
+        let bench: String = (1..=15)
+            .map(|i| format!("grep -rn 'TODO' src/module{i} | sort -u > /tmp/out{i}.txt; "))
+            .chain(["cat .claude/settings.json | jq '.permissions' && echo done".to_owned()])
+            .collect();
+        assert!(same_both_ways(&bench).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(writes(&bench).unwrap().len(), 15);
+    }
+
+    /// Words and operators of the simple shape, and some just outside it.
+    const SIMPLE_TOKENS: &[&str] = &[
+        "ls",
+        "-la",
+        "grep",
+        "-rn",
+        "'TODO'",
+        "src/a",
+        "sort",
+        "-u",
+        "-o",
+        "--output=x",
+        "tee",
+        "-a",
+        "cp",
+        "mv",
+        "rm",
+        "-rf",
+        "cat",
+        "echo",
+        "sh",
+        "bash",
+        "python3",
+        "-c",
+        "'open(\"x\", \"w\")'",
+        "sed",
+        "-i",
+        "'s/a/b/'",
+        "cd",
+        "pushd",
+        "popd",
+        "git",
+        "checkout",
+        "--",
+        "\"a b\"",
+        "\".claude/settings.json\"",
+        ".claude/settings.json",
+        "~/.claude.json",
+        ".mcp.json",
+        "/tmp/out.txt",
+        "x=1",
+        "export",
+        "env",
+        "sudo",
+        "xargs",
+        "find",
+        ".",
+        "-delete",
+        "*.txt",
+        "a'b'c",
+        "1",
+        "2",
+        "dir",
+        "''",
+        "\"\"",
+        "jq",
+        "'.x'",
+        "curl",
+        "-O",
+        "tar",
+        "-xf",
+        "a.tar",
+        "-C",
+        "touch",
+        "if",
+        "then",
+        "fi",
+        ";",
+        "&&",
+        "||",
+        "|",
+        ">",
+        ">>",
+        "2>",
+        "&>",
+        "&>>",
+        ">&2",
+        "2>&1",
+        ">|",
+        ">&",
+        "&",
+        "|&",
+        ";;",
+        "<",
+        "$x",
+        "(",
+        ")",
+        "{",
+        "}",
+        "#",
+        "!",
+        "\\",
+        "\n",
+        "\t",
+    ];
+
+    #[test]
+    fn the_fast_path_reads_generated_lines_as_the_parser_does() {
+        let mut runner = TestRunner::new(Config {
+            cases: 4000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let strategy = (
+            proptest::collection::vec(proptest::sample::select(SIMPLE_TOKENS), 1..24),
+            any::<bool>(),
+        );
+        let taken = std::cell::Cell::new(0_u32);
+        runner
+            .run(&strategy, |(tokens, spaced)| {
+                let command = tokens.join(if spaced { " " } else { "" });
+                let fast = same_both_ways(&command).map_err(TestCaseError::fail)?;
+                taken.set(taken.get() + u32::from(fast));
+                Ok(())
+            })
+            .unwrap();
+        assert!(taken.get() >= 400, "fast path taken {} times", taken.get());
+    }
+
+    #[test]
+    fn the_fast_path_reads_generated_command_lists_as_the_parser_does() {
+        let mut runner = TestRunner::new(Config {
+            cases: 3000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let words = &SIMPLE_TOKENS[..SIMPLE_TOKENS.iter().position(|t| *t == ";").unwrap()];
+        let command = (
+            proptest::collection::vec(proptest::sample::select(words), 1..5),
+            proptest::option::of((
+                proptest::sample::select(&[">", ">>", "2>", "&>", ">|", ">&", "1>"][..]),
+                proptest::sample::select(words),
+            )),
+        );
+        let strategy = proptest::collection::vec(
+            (
+                command,
+                proptest::sample::select(&[";", " && ", " || ", " | ", "; "][..]),
+            ),
+            1..6,
+        );
+        let taken = std::cell::Cell::new(0_u32);
+        runner
+            .run(&strategy, |commands| {
+                let mut line = String::new();
+                for (i, ((argv, redirect), sep)) in commands.iter().enumerate() {
+                    if i > 0 {
+                        line.push_str(sep);
+                    }
+                    line.push_str(&argv.join(" "));
+                    if let Some((op, target)) = redirect {
+                        line.push_str(&format!(" {op}{target}"));
+                    }
+                }
+                let fast = same_both_ways(&line).map_err(TestCaseError::fail)?;
+                taken.set(taken.get() + u32::from(fast));
+                Ok(())
+            })
+            .unwrap();
+        assert!(taken.get() >= 600, "fast path taken {} times", taken.get());
     }
 
     #[test]
