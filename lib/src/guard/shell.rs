@@ -4344,7 +4344,7 @@ mod tests {
                     }
                     line.push_str(&argv.join(" "));
                     if let Some((op, target)) = redirect {
-                        line.push_str(&format!(" {op}{target}"));
+                        line.extend([" ", op, target]);
                     }
                 }
                 let fast = same_both_ways(&line).map_err(TestCaseError::fail)?;

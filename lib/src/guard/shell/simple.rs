@@ -163,9 +163,9 @@ impl Lexer<'_> {
         // A line of redirections only, or an empty command (`a ;; b`, `| x`): brush decides.
         let name = name?;
         Some(ast::Command::Simple(ast::SimpleCommand {
-            prefix: (!prefix.is_empty()).then(|| ast::CommandPrefix(prefix)),
+            prefix: (!prefix.is_empty()).then_some(ast::CommandPrefix(prefix)),
             word_or_name: Some(name),
-            suffix: (!suffix.is_empty()).then(|| ast::CommandSuffix(suffix)),
+            suffix: (!suffix.is_empty()).then_some(ast::CommandSuffix(suffix)),
         }))
     }
 
