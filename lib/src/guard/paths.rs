@@ -236,13 +236,19 @@ struct Entry {
 
 /// The set of protected paths of a project and its user.
 ///
-/// Building it is pure path computation; the entries' symlinks are resolved (a few dozen
-/// `readlink`s) only the first time a path is checked, so a call that writes nothing — a
-/// Read, most Bash commands — pays nothing for them.
+/// Building it is pure path computation; an entry's symlinks are resolved only when a checked
+/// path could be it, so a call that writes nothing — a Read, most Bash commands — pays nothing
+/// for them, and a write to `/tmp/out.txt` one `lstat` per entry. The rule ([`Protected::check`]):
+/// when an entry's last component is not a symlink, its resolved path ends in that same name,
+/// so a path can only be that file (or lie under that tree) when the path ends in (or passes
+/// through) a component of that name; only then is the entry resolved and compared.
 #[derive(Debug, Clone)]
 pub struct Protected {
     entries: Vec<Entry>,
-    resolved: std::cell::OnceCell<Vec<PathBuf>>,
+    /// Per entry: its path with the symlinks of its existing prefix resolved.
+    resolved: Vec<std::cell::OnceCell<PathBuf>>,
+    /// Per entry: whether its last component is a symlink (one `lstat`).
+    link: Vec<std::cell::OnceCell<bool>>,
 }
 
 const BY_HAND: &str = "A person changes it by hand outside the agent (an editor, a terminal)";
@@ -263,7 +269,8 @@ impl Protected {
         );
         let mut set = Self {
             entries: Vec::new(),
-            resolved: std::cell::OnceCell::new(),
+            resolved: Vec::new(),
+            link: Vec::new(),
         };
         let files: [(PathBuf, &str, &str); 12] = [
             (
@@ -367,7 +374,8 @@ impl Protected {
     }
 
     fn push(&mut self, path: &Path, scope: Scope, copies: bool, what: &str, how: &str) {
-        self.resolved = std::cell::OnceCell::new();
+        self.resolved.push(std::cell::OnceCell::new());
+        self.link.push(std::cell::OnceCell::new());
         self.entries.push(Entry {
             raw: lexical(path),
             scope,
@@ -391,22 +399,42 @@ impl Protected {
         self
     }
 
-    /// The entries' paths with symlinks of their existing prefixes resolved, computed once.
-    fn resolved(&self) -> &[PathBuf] {
-        self.resolved.get_or_init(|| {
-            self.entries
-                .iter()
-                .map(|entry| resolve_existing_prefix(&entry.raw))
-                .collect()
-        })
+    /// Entry `i`'s path with symlinks of its existing prefix resolved, computed once.
+    fn resolved(&self, i: usize) -> &Path {
+        self.resolved[i].get_or_init(|| resolve_existing_prefix(&self.entries[i].raw))
+    }
+
+    /// Whether entry `i` could cover the normalised `path` (see the type's doc): `path` carries
+    /// the entry's name where the entry's resolved path would put it, or the entry is a
+    /// symlink and its resolved name is unknown until resolved.
+    fn may_cover(&self, i: usize, path: &Path) -> bool {
+        let entry = &self.entries[i];
+        let Some(name) = entry.raw.file_name() else {
+            return true;
+        };
+        let named = match entry.scope {
+            Scope::File => path.file_name().is_some_and(|own| {
+                own == name
+                    || (entry.copies
+                        && own
+                            .to_str()
+                            .zip(name.to_str())
+                            .is_some_and(|(own, name)| copy_of(own, name)))
+            }),
+            Scope::Tree => path.components().any(|c| c.as_os_str() == name),
+        };
+        named
+            || *self.link[i].get_or_init(|| {
+                std::fs::symlink_metadata(&entry.raw).is_ok_and(|m| m.file_type().is_symlink())
+            })
     }
 
     /// Whether the normalised `path` is protected, and why. The most specific entry wins.
     #[must_use]
     pub fn check(&self, path: &Path) -> Option<Protection> {
-        self.entries
-            .iter()
-            .zip(self.resolved())
+        (0..self.entries.len())
+            .filter(|&i| self.may_cover(i, path))
+            .map(|i| (&self.entries[i], self.resolved(i)))
             .filter(|(entry, at)| entry.covers(at, path))
             .max_by_key(|(_, at)| at.components().count())
             .map(|(entry, _)| Protection {
@@ -419,10 +447,9 @@ impl Protected {
     /// Whether `path` is a directory holding protected paths (for `rm -r`, `mv`, `ln -sfn`).
     #[must_use]
     pub fn check_subtree(&self, path: &Path) -> Option<Protection> {
-        self.entries
-            .iter()
-            .zip(self.resolved())
-            .find(|(_, at)| at.starts_with(path) && at.as_path() != path)
+        (0..self.entries.len())
+            .map(|i| (&self.entries[i], self.resolved(i)))
+            .find(|(_, at)| at.starts_with(path) && *at != path)
             .map(|(entry, _)| Protection {
                 path: path.to_path_buf(),
                 what: format!("a directory holding {}", entry.what),
@@ -449,11 +476,16 @@ impl Entry {
                 ) else {
                     return false;
                 };
-                name.strip_prefix(own)
-                    .is_some_and(|rest| rest == ".backup" || rest.starts_with(".broken-"))
+                copy_of(name, own)
             }
         }
     }
+}
+
+/// Whether file name `name` is one of the kept copies of `own`: `own.backup`, `own.broken-*`.
+fn copy_of(name: &str, own: &str) -> bool {
+    name.strip_prefix(own)
+        .is_some_and(|rest| rest == ".backup" || rest.starts_with(".broken-"))
 }
 
 #[cfg(test)]
@@ -574,6 +606,55 @@ mod tests {
         std::os::unix::fs::symlink(f.project.join(".claude"), &link).unwrap();
         let path = normalize("link/settings.json", &anchors(&f, &f.project.join("src"))).unwrap();
         assert!(f.set.check(&path).is_some(), "{path:?}");
+    }
+
+    /// The other way round: the protected entries themselves are symlinks into a dotfiles
+    /// repository, under names of their own. Writing the real files is writing the entries.
+    #[test]
+    fn protected_entries_that_are_symlinks_protect_what_they_point_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let (project, home, dots) = (root.join("p"), root.join("h"), root.join("dots"));
+        std::fs::create_dir_all(project.join(".claude")).unwrap();
+        std::fs::create_dir_all(dots.join("my-hooks")).unwrap();
+        std::fs::create_dir_all(dots.join("cc")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(dots.join("cc-settings.json"), "{}").unwrap();
+        std::fs::write(dots.join("claude-state.json"), "{}").unwrap();
+        let link = std::os::unix::fs::symlink;
+        link(
+            dots.join("cc-settings.json"),
+            project.join(".claude/settings.json"),
+        )
+        .unwrap();
+        link(dots.join("my-hooks"), project.join(".claude/hooks")).unwrap();
+        link(dots.join("claude-state.json"), home.join(".claude.json")).unwrap();
+        link(dots.join("cc"), home.join(".claude")).unwrap();
+        let locations = Locations {
+            home: home.clone(),
+            claude_config_dir: None,
+            managed_dir: root.join("managed"),
+        };
+        let set = Protected::for_project(&project, &locations);
+        let a = Anchors {
+            cwd: dots.clone(),
+            home,
+            project,
+        };
+        for (raw, what) in [
+            ("cc-settings.json", "project settings"),
+            ("my-hooks/x.sh", "hook scripts"),
+            ("claude-state.json", "app state"),
+            ("cc/settings.json", "user settings"),
+        ] {
+            let path = normalize(raw, &a).unwrap();
+            let found = set.check(&path);
+            assert!(
+                found.as_ref().is_some_and(|p| p.what.contains(what)),
+                "{raw}: {found:?}"
+            );
+        }
+        assert!(set.check(&normalize("other.json", &a).unwrap()).is_none());
     }
 
     #[test]
