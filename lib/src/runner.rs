@@ -91,6 +91,7 @@ pub fn main(hook: Hook) -> u8 {
         hook.program(),
     );
     let initial = transcript::initial(&ctx.data, &envelope.session_id);
+    ctx.initial_tokens = initial;
     set_initial_tokens(&mut envelope, initial);
     let canary = observe_canary(&ctx, &envelope.session_id);
     envelope.cohort = canary.cohort;

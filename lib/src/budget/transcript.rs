@@ -39,11 +39,13 @@ use crate::store::{self, DataDir, Durability, StoreError};
 
 /// Most transcript bytes [`measure_initial`] reads in one hook run.
 pub const READ_CAP: u64 = 4 << 20;
-/// The first window [`current_context`] reads from the end of the transcript.
-pub const TAIL_WINDOW: u64 = 64 << 10;
-/// How many times [`current_context`] grows its window (×4 each) before giving up: 64 KiB,
-/// 256 KiB, 1 MiB, 4 MiB — about 5.3 MiB read at most.
-pub const TAIL_STEPS: u32 = 4;
+/// The first window [`current_context`] reads from the end of the transcript: 16 KiB holds
+/// the latest assistant line and the tool result after it in most sessions, and costs four
+/// pages (this read runs on every PostToolUse; BENCHMARKS.md).
+pub const TAIL_WINDOW: u64 = 16 << 10;
+/// How many windows [`current_context`] reads, each ×4 the one before, before giving up:
+/// 16 KiB, 64 KiB, 256 KiB, 1 MiB, 4 MiB — about 5.3 MiB read at most.
+pub const TAIL_STEPS: u32 = 5;
 
 /// The state file's name prefix in `state/`: `tokens-<session>.json`.
 pub const STATE_PREFIX: &str = "tokens-";

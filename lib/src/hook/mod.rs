@@ -111,6 +111,10 @@ pub struct Context {
     /// The session's canary cohort (set by the runner before the hook's rules run); a canary
     /// session's policy includes the `canary.override` sections.
     pub cohort: crate::record::Cohort,
+    /// The session's initial tokens as the runner read them from the session's state before
+    /// the hook's rules run (`None` when unknown); PostToolUse skips measuring once they are
+    /// measured, without reading the state again.
+    pub initial_tokens: Option<(u64, crate::record::TokenSource)>,
     policy: OnceCell<Result<Policy, String>>,
 }
 
@@ -130,6 +134,7 @@ impl Context {
             bin_dir: OnceCell::from(bin_dir),
             locations,
             cohort: crate::record::Cohort::Stable,
+            initial_tokens: None,
             policy: OnceCell::new(),
         }
     }

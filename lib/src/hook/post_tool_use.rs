@@ -74,6 +74,9 @@ pub fn evaluate(input: &HookInput, ctx: &Context) -> Evaluation {
 /// record and one sample for the learned overhead (when SessionStart left its estimate and the
 /// transcript names the client version).
 fn measure(session_id: &str, transcript_path: &Path, ctx: &Context, eval: &mut Evaluation) {
+    if matches!(ctx.initial_tokens, Some((_, TokenSource::Measured))) {
+        return;
+    }
     let low = |error: Box<dyn std::error::Error + Send + Sync>| Fault {
         severity: Severity::Low,
         error,
