@@ -115,6 +115,41 @@ fn writes_to_protected_files_are_denied_with_a_reason_and_audited() {
     assert_eq!(denials[2]["tool"], "Bash");
 }
 
+/// ctxopt's own binaries, in the running hook's directory: overwriting one would switch the
+/// guard off. A file of another name beside them is not protected.
+#[test]
+fn the_hook_binaries_themselves_are_protected() {
+    let env = TestEnv::new();
+    let hook = support::bin("ctxopt-pre-tool-use");
+    let dir = hook.parent().unwrap().to_path_buf();
+    let cases = [
+        (
+            "Write",
+            json!({"file_path": hook, "content": "#!/bin/sh\nexit 0\n"}),
+        ),
+        (
+            "Bash",
+            json!({"command": format!("cp /bin/true {}", dir.join("ctxopt").display())}),
+        ),
+        (
+            "Bash",
+            json!({"command": format!("cd {} && echo > ctxopt-run", dir.display())}),
+        ),
+    ];
+    for (tool, input) in &cases {
+        let (code, reply, stderr) = pre(&env, tool, input);
+        assert_eq!(code, Some(0));
+        let reason = denied(&reply).unwrap_or_else(|| panic!("{tool} {input}: {reply} {stderr}"));
+        assert!(reason.contains("ctxopt's own binaries"), "{reason}");
+    }
+    let (_, reply, _) = pre(
+        &env,
+        "Bash",
+        &json!({"command": format!("echo > {}", dir.join("ctxopt-notes.txt").display())}),
+    );
+    assert!(denied(&reply).is_none(), "{reply}");
+}
+
 #[test]
 fn reads_and_ordinary_writes_are_allowed() {
     let env = TestEnv::new();

@@ -232,6 +232,8 @@ struct Entry {
     copies: bool,
     what: String,
     how: String,
+    /// `raw` is a file name in the running binary's directory ([`Protected::with_running_binaries`]).
+    beside_binary: bool,
 }
 
 /// The set of protected paths of a project and its user.
@@ -249,6 +251,9 @@ pub struct Protected {
     resolved: Vec<std::cell::OnceCell<PathBuf>>,
     /// Per entry: whether its last component is a symlink (one `lstat`).
     link: Vec<std::cell::OnceCell<bool>>,
+    /// Finds the running binary's directory, for the entries beside it; called at most once.
+    binary_dir: Option<fn() -> Option<PathBuf>>,
+    binary_dir_found: std::cell::OnceCell<Option<PathBuf>>,
 }
 
 const BY_HAND: &str = "A person changes it by hand outside the agent (an editor, a terminal)";
@@ -271,6 +276,8 @@ impl Protected {
             entries: Vec::new(),
             resolved: Vec::new(),
             link: Vec::new(),
+            binary_dir: None,
+            binary_dir_found: std::cell::OnceCell::new(),
         };
         let files: [(PathBuf, &str, &str); 12] = [
             (
@@ -382,6 +389,7 @@ impl Protected {
             copies,
             what: what.to_owned(),
             how: how.to_owned(),
+            beside_binary: false,
         });
     }
 
@@ -399,9 +407,42 @@ impl Protected {
         self
     }
 
-    /// Entry `i`'s path with symlinks of its existing prefix resolved, computed once.
-    fn resolved(&self, i: usize) -> &Path {
-        self.resolved[i].get_or_init(|| resolve_existing_prefix(&self.entries[i].raw))
+    /// The set with files of the running binary's directory protected (ctxopt's own
+    /// binaries), that directory found by `dir` only when a checked path carries one of
+    /// `names` — on Linux `dir` reads `/proc/self/exe`, which costs as much as a dozen `stat`s.
+    /// Known limit: these entries are matched by name only, never as symlinks (the installer
+    /// copies the binaries, and the running binary's path has its symlinks resolved).
+    #[must_use]
+    pub fn with_running_binaries(
+        mut self,
+        dir: fn() -> Option<PathBuf>,
+        names: &[&str],
+        what: &str,
+        how: &str,
+    ) -> Self {
+        self.binary_dir = Some(dir);
+        for name in names {
+            self.push(Path::new(name), Scope::File, false, what, how);
+            if let Some(entry) = self.entries.last_mut() {
+                entry.beside_binary = true;
+            }
+        }
+        self
+    }
+
+    /// Entry `i`'s path with symlinks of its existing prefix resolved, computed once; `None`
+    /// for an entry beside the running binary when that directory is unknown.
+    fn resolved(&self, i: usize) -> Option<&Path> {
+        let entry = &self.entries[i];
+        if !entry.beside_binary {
+            return Some(self.resolved[i].get_or_init(|| resolve_existing_prefix(&entry.raw)));
+        }
+        let dir = self
+            .binary_dir_found
+            .get_or_init(|| self.binary_dir.and_then(|find| find()))
+            .as_deref()?;
+        let name = entry.raw.file_name()?;
+        Some(self.resolved[i].get_or_init(|| resolve_existing_prefix(&dir.join(name))))
     }
 
     /// Whether entry `i` could cover the normalised `path` (see the type's doc): `path` carries
@@ -424,9 +465,10 @@ impl Protected {
             Scope::Tree => path.components().any(|c| c.as_os_str() == name),
         };
         named
-            || *self.link[i].get_or_init(|| {
-                std::fs::symlink_metadata(&entry.raw).is_ok_and(|m| m.file_type().is_symlink())
-            })
+            || !entry.beside_binary
+                && *self.link[i].get_or_init(|| {
+                    std::fs::symlink_metadata(&entry.raw).is_ok_and(|m| m.file_type().is_symlink())
+                })
     }
 
     /// Whether the normalised `path` is protected, and why. The most specific entry wins.
@@ -434,7 +476,7 @@ impl Protected {
     pub fn check(&self, path: &Path) -> Option<Protection> {
         (0..self.entries.len())
             .filter(|&i| self.may_cover(i, path))
-            .map(|i| (&self.entries[i], self.resolved(i)))
+            .filter_map(|i| Some((&self.entries[i], self.resolved(i)?)))
             .filter(|(entry, at)| entry.covers(at, path))
             .max_by_key(|(_, at)| at.components().count())
             .map(|(entry, _)| Protection {
@@ -448,7 +490,7 @@ impl Protected {
     #[must_use]
     pub fn check_subtree(&self, path: &Path) -> Option<Protection> {
         (0..self.entries.len())
-            .map(|i| (&self.entries[i], self.resolved(i)))
+            .filter_map(|i| Some((&self.entries[i], self.resolved(i)?)))
             .find(|(_, at)| at.starts_with(path) && *at != path)
             .map(|(entry, _)| Protection {
                 path: path.to_path_buf(),

@@ -153,13 +153,7 @@ impl Context {
     /// The running binary's directory, if known.
     #[must_use]
     pub fn bin_dir(&self) -> Option<&Path> {
-        self.bin_dir
-            .get_or_init(|| {
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-            })
-            .as_deref()
+        self.bin_dir.get_or_init(running_binary_dir).as_deref()
     }
 
     /// The project's policy, read on first use. On a read or parse error the defaults apply
@@ -172,6 +166,14 @@ impl Context {
             Err(message) => (Policy::default(), Some(message.clone())),
         }
     }
+}
+
+/// The running binary's directory (`std::env::current_exe`, symlinks resolved on Linux).
+#[must_use]
+pub fn running_binary_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 /// A fault of the hook's own: recorded as an `error` record, marks the run unsuccessful.

@@ -16,7 +16,7 @@
 
 use super::{Context, Evaluation, Fault};
 use crate::budget::limits;
-use crate::guard::paths::{Protected, Scope};
+use crate::guard::paths::Protected;
 use crate::guard::{self, Exception, Verdict, snapshot};
 use crate::outcome::Outcome;
 use crate::policy::{Limits, Mode};
@@ -24,23 +24,20 @@ use crate::protocol::{Decision, Event, HookInput, ToolCall};
 use crate::record::{self, Actor, AuditEntry, Record, Severity, Text};
 use crate::store;
 
-/// ctxopt's own binaries: an agent that overwrote them would switch the guard off.
-fn with_binaries(protected: Protected, ctx: &Context) -> Protected {
-    let Some(bin_dir) = ctx.bin_dir() else {
-        return protected;
-    };
-    super::Hook::ALL
+/// ctxopt's own binaries: an agent that overwrote them would switch the guard off. Their
+/// directory is the running hook's, looked up only when a checked path is named like one.
+fn with_binaries(protected: Protected) -> Protected {
+    let names: Vec<&str> = super::Hook::ALL
         .iter()
         .map(|hook| hook.program())
         .chain(["ctxopt", "ctxopt-run"])
-        .fold(protected, |set, program| {
-            set.with_protected(
-                &bin_dir.join(program),
-                Scope::File,
-                "one of ctxopt's own binaries",
-                "Reinstall it with install/install.sh",
-            )
-        })
+        .collect();
+    protected.with_running_binaries(
+        super::running_binary_dir,
+        &names,
+        "one of ctxopt's own binaries",
+        "Reinstall it with install/install.sh",
+    )
 }
 
 /// Evaluates a PreToolUse input, with the [`Exception`] rules for some protected files (the
@@ -56,7 +53,7 @@ pub fn evaluate_with(
         return eval;
     };
     mcp_server_limit(call, ctx, &mut eval);
-    let protected = with_binaries(Protected::for_project(&ctx.project, &ctx.locations), ctx);
+    let protected = with_binaries(Protected::for_project(&ctx.project, &ctx.locations));
     let anchors = guard::anchors(
         input.common.cwd.as_deref(),
         &ctx.locations.home,
