@@ -318,13 +318,26 @@ pub fn hook_log_line(
 
 /// Writes the run's records; returns what could not be written, for stderr.
 fn write(data: &DataDir, lines: &str, log_line: &str) -> Option<String> {
-    if let Err(err) = data.ensure() {
-        return Some(format!(
-            "could not record this run: {}",
-            record::chain(&err)
-        ));
-    }
-    let metrics = store::append(&data.metrics(), lines.as_bytes()).err();
+    // The data dir exists after a project's first run: it is created only when the first
+    // append finds it missing (one `stat` less per run).
+    let metrics = match store::append(&data.metrics(), lines.as_bytes()) {
+        Err(err)
+            if err.action == "open"
+                && matches!(
+                    err.source.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+        {
+            if let Err(err) = data.ensure() {
+                return Some(format!(
+                    "could not record this run: {}",
+                    record::chain(&err)
+                ));
+            }
+            store::append(&data.metrics(), lines.as_bytes()).err()
+        }
+        other => other.err(),
+    };
     let log_line = match &metrics {
         None => log_line.to_owned(),
         Some(err) => format!(

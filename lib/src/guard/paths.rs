@@ -22,6 +22,7 @@
 //! `..` after a symlink is resolved lexically; the file system can change between the check
 //! and the write. The snapshot (PostToolUse) is the line behind these.
 
+use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::discover::Locations;
@@ -445,16 +446,17 @@ impl Protected {
         Some(self.resolved[i].get_or_init(|| resolve_existing_prefix(&dir.join(name))))
     }
 
-    /// Whether entry `i` could cover the normalised `path` (see the type's doc): `path` carries
-    /// the entry's name where the entry's resolved path would put it, or the entry is a
-    /// symlink and its resolved name is unknown until resolved.
-    fn may_cover(&self, i: usize, path: &Path) -> bool {
+    /// Whether entry `i` could cover the normalised `path` (see the type's doc): `path`
+    /// (its last component `target_name`, its components `parts`) carries the entry's name
+    /// where the entry's resolved path would put it, or the entry is a symlink and its resolved
+    /// name is unknown until resolved.
+    fn may_cover(&self, i: usize, target_name: Option<&OsStr>, parts: &[&OsStr]) -> bool {
         let entry = &self.entries[i];
         let Some(name) = entry.raw.file_name() else {
             return true;
         };
         let named = match entry.scope {
-            Scope::File => path.file_name().is_some_and(|own| {
+            Scope::File => target_name.is_some_and(|own| {
                 own == name
                     || (entry.copies
                         && own
@@ -462,20 +464,43 @@ impl Protected {
                             .zip(name.to_str())
                             .is_some_and(|(own, name)| copy_of(own, name)))
             }),
-            Scope::Tree => path.components().any(|c| c.as_os_str() == name),
+            Scope::Tree => parts.contains(&name),
         };
-        named
-            || !entry.beside_binary
-                && *self.link[i].get_or_init(|| {
-                    std::fs::symlink_metadata(&entry.raw).is_ok_and(|m| m.file_type().is_symlink())
-                })
+        named || !entry.beside_binary && self.is_link(i)
+    }
+
+    /// Whether entry `i`'s last component is a symlink: one `lstat`, shared by entries of the
+    /// same path and skipped for paths told by [`Protected::note_lstat`].
+    fn is_link(&self, i: usize) -> bool {
+        *self.link[i].get_or_init(|| {
+            let raw = &self.entries[i].raw;
+            let same =
+                (0..i).find(|&j| self.entries[j].raw == *raw && !self.entries[j].beside_binary);
+            match same {
+                Some(j) => self.is_link(j),
+                None => std::fs::symlink_metadata(raw).is_ok_and(|m| m.file_type().is_symlink()),
+            }
+        })
+    }
+
+    /// Tells the set what an `lstat` of `path` just found (the snapshot's scan of the watched
+    /// files), so checking a path does not `lstat` that entry again. `is_symlink` should be
+    /// `true` when unsure: the entry is then resolved, which is always correct.
+    pub fn note_lstat(&self, path: &Path, is_symlink: bool) {
+        for (entry, link) in self.entries.iter().zip(&self.link) {
+            if !entry.beside_binary && entry.raw == path {
+                let _ = link.set(is_symlink);
+            }
+        }
     }
 
     /// Whether the normalised `path` is protected, and why. The most specific entry wins.
     #[must_use]
     pub fn check(&self, path: &Path) -> Option<Protection> {
+        let target_name = path.file_name();
+        let parts: Vec<&OsStr> = path.components().map(Component::as_os_str).collect();
         (0..self.entries.len())
-            .filter(|&i| self.may_cover(i, path))
+            .filter(|&i| self.may_cover(i, target_name, &parts))
             .filter_map(|i| Some((&self.entries[i], self.resolved(i)?)))
             .filter(|(entry, at)| entry.covers(at, path))
             .max_by_key(|(_, at)| at.components().count())

@@ -182,6 +182,13 @@ impl Watch {
 }
 
 impl Watch {
+    /// The watched set's stats as they are now ([`Scan`]): taken once per PreToolUse, shared
+    /// by the path guard ([`Scan::lstats`]) and [`before_call`].
+    #[must_use]
+    pub fn scan_now(&self) -> Scan {
+        Scan(self.quick_scan())
+    }
+
     /// The stats of the watched set as it is now, without the index: the fixed files and the
     /// tree's files (a deleted tree file is simply missing, which changes the fingerprint).
     fn quick_scan(&self) -> Vec<(PathBuf, Option<Stat>)> {
@@ -201,6 +208,20 @@ impl Watch {
             },
         );
         out
+    }
+}
+
+/// The `lstat`s of the watched set at one moment ([`Watch::scan_now`]).
+#[derive(Debug, Clone)]
+pub struct Scan(Vec<(PathBuf, Option<Stat>)>);
+
+impl Scan {
+    /// Each watched path and whether it may be a symlink (present, neither a directory nor a
+    /// regular file); an absent path is not one.
+    pub fn lstats(&self) -> impl Iterator<Item = (&Path, bool)> {
+        self.0
+            .iter()
+            .map(|(path, stat)| (path.as_path(), stat.is_some_and(|s| !s.dir && !s.regular)))
     }
 }
 
@@ -237,8 +258,15 @@ fn fingerprint_path(data: &DataDir) -> PathBuf {
 
 /// Whether the watched set is exactly as it was when the accepted state was last reconciled
 /// with the files: one small read and a `stat` per file, no index parse.
-fn unchanged(data: &DataDir, watch: &Watch) -> bool {
-    let Some(now) = fingerprint(&watch.quick_scan()) else {
+fn unchanged(data: &DataDir, watch: &Watch, scan: Option<&Scan>) -> bool {
+    let fresh;
+    let scan = if let Some(scan) = scan {
+        &scan.0
+    } else {
+        fresh = watch.quick_scan();
+        &fresh
+    };
+    let Some(now) = fingerprint(scan) else {
         return false;
     };
     fs::read(fingerprint_path(data)).is_ok_and(|stored| stored == now.as_bytes())
@@ -608,23 +636,45 @@ pub fn before_call(
     allowed: &[PathBuf],
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
+    before_call_scanned(data, watch, None, call, allowed, now)
+}
+
+/// [`before_call`] with the watched set's stats already taken this run ([`Watch::scan_now`]).
+pub fn before_call_scanned(
+    data: &DataDir,
+    watch: &Watch,
+    scan: Option<&Scan>,
+    call: Call<'_>,
+    allowed: &[PathBuf],
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
     let mut audit = String::new();
-    if !unchanged(data, watch)
+    if !unchanged(data, watch, scan)
         && in_flight(data, call.session_id, Some(call.tool_use_id)).is_empty()
     {
         audit = accept_changes(data, watch, Some(call.session_id), now, true)?;
     }
-    store::ensure_dir(&data.state_dir())?;
     let path = marker(data, call);
     if allowed.is_empty() {
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(store::FILE_MODE)
-            .open(&path)
-            .map_err(|err| StoreError::new("create", &path, err))?;
+        let create = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(store::FILE_MODE)
+                .open(&path)
+        };
+        // The state dir exists after the first call of a session: create it only when missing.
+        match create() {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                store::ensure_dir(&data.state_dir())?;
+                create()
+            }
+            other => other,
+        }
+        .map_err(|err| StoreError::new("create", &path, err))?;
     } else {
+        store::ensure_dir(&data.state_dir())?;
         let list: Vec<String> = allowed
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -740,7 +790,7 @@ pub fn after_call(
 ) -> Repair {
     let mut repair = Repair::default();
     let marker = marker(data, call);
-    if unchanged(data, watch) {
+    if unchanged(data, watch, None) {
         let _ = fs::remove_file(&marker);
         return repair;
     }

@@ -54,6 +54,16 @@ pub fn evaluate_with(
     };
     mcp_server_limit(call, ctx, &mut eval);
     let protected = with_binaries(Protected::for_project(&ctx.project, &ctx.locations));
+    // A call that can change files is snapshotted: its scan of the watched files doubles as
+    // the guard's `lstat`s of the same protected entries.
+    let watched = snapshot::can_change_files(&call.tool_name).then(|| {
+        let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
+        let scan = watch.scan_now();
+        for (path, is_link) in scan.lstats() {
+            protected.note_lstat(path, is_link);
+        }
+        (watch, scan)
+    });
     let anchors = guard::anchors(
         input.common.cwd.as_deref(),
         &ctx.locations.home,
@@ -62,7 +72,7 @@ pub fn evaluate_with(
     let verdict = guard::decide_with(call, &anchors, &protected, exceptions);
     let (action, path, reason) = match &verdict {
         Verdict::Allow => {
-            snapshot_before(input, call, ctx, &[], &mut eval);
+            snapshot_before(input, call, ctx, watched.as_ref(), &[], &mut eval);
             return eval;
         }
         Verdict::Rule {
@@ -70,7 +80,14 @@ pub fn evaluate_with(
             allowed: true,
             reason,
         } => {
-            snapshot_before(input, call, ctx, std::slice::from_ref(path), &mut eval);
+            snapshot_before(
+                input,
+                call,
+                ctx,
+                watched.as_ref(),
+                std::slice::from_ref(path),
+                &mut eval,
+            );
             ("allow", path.to_string_lossy().into_owned(), reason.clone())
         }
         Verdict::Rule { path, .. } => ("deny", path.to_string_lossy().into_owned(), String::new()),
@@ -93,7 +110,7 @@ pub fn evaluate_with(
             });
         } else {
             action = "would-deny";
-            snapshot_before(input, call, ctx, &[], &mut eval);
+            snapshot_before(input, call, ctx, watched.as_ref(), &[], &mut eval);
         }
     }
     let entry = AuditEntry {
@@ -175,29 +192,29 @@ fn snapshot_before(
     input: &HookInput,
     call: &ToolCall,
     ctx: &Context,
+    watched: Option<&(snapshot::Watch, snapshot::Scan)>,
     allowed: &[std::path::PathBuf],
     eval: &mut Evaluation,
 ) {
-    if !snapshot::can_change_files(&call.tool_name) {
+    let Some((watch, scan)) = watched else {
         return;
-    }
-    let watch = snapshot::Watch::for_project(&ctx.project, &ctx.locations);
+    };
     let the_call = snapshot::Call {
         session_id: &input.common.session_id,
         tool_use_id: call.tool_use_id.as_deref().unwrap_or(""),
         tool_name: &call.tool_name,
     };
-    let result = ctx
-        .data
-        .ensure()
-        .and_then(|()| snapshot::before_call(&ctx.data, &watch, the_call, allowed, ctx.now))
-        .and_then(|audit| {
-            if audit.is_empty() {
-                Ok(())
-            } else {
-                store::append(&ctx.data.audit_log(), audit.as_bytes())
-            }
-        });
+    // No `ensure` of the data dir first: what `before_call_scanned` writes creates its
+    // directory when missing.
+    let result =
+        snapshot::before_call_scanned(&ctx.data, watch, Some(scan), the_call, allowed, ctx.now)
+            .and_then(|audit| {
+                if audit.is_empty() {
+                    Ok(())
+                } else {
+                    store::append(&ctx.data.audit_log(), audit.as_bytes())
+                }
+            });
     if let Err(err) = result {
         eval.faults.push(Fault {
             severity: Severity::Medium,
