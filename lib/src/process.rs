@@ -10,7 +10,11 @@
 //! overflow message: an overflow still ends the process (`SIGSEGV`), which Claude Code treats
 //! like any other non-blocking hook error.
 //!
-//! The only `unsafe` in the library: two libc calls with no pointers kept.
+//! The supervisor of `ctxopt-run` waits here too ([`poll_readable`], [`exit_fd`],
+//! [`kill_group`]): one thread polling the command's pipes and its exit, instead of helper
+//! threads whose start and wake-up cost more than the command they watch.
+//!
+//! The only `unsafe` in the library: these libc calls, no pointer kept past a call.
 #![allow(unsafe_code)]
 
 /// Prepares the process the way the standard library's `main` wrapper would: see the module
@@ -67,4 +71,61 @@ fn ignore_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+}
+
+/// Waits until one of `fds` can be read without blocking (data, end of file or an error), at
+/// most `timeout`; returns, per descriptor, whether it is ready. Interrupted waits count as a
+/// timeout (the caller loops).
+#[must_use]
+pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout: std::time::Duration) -> Vec<bool> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let count = libc::nfds_t::try_from(polled.len()).unwrap_or(0);
+    // SAFETY: `polled` is a valid array of `count` pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(polled.as_mut_ptr(), count, millis) };
+    if ready <= 0 {
+        return vec![false; fds.len()];
+    }
+    polled
+        .iter()
+        .map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0)
+        .collect()
+}
+
+/// A descriptor that becomes readable when process `pid` (a child of this process) exits:
+/// a pidfd on Linux 5.3 and later; `None` elsewhere, where the caller polls `try_wait`.
+#[must_use]
+pub fn exit_fd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd as _;
+        let pid = libc::pid_t::try_from(pid).ok()?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `fd` was just returned by pidfd_open and is owned by nobody else.
+        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Sends SIGKILL to every process of group `pgid`; whether the kernel accepted it.
+#[must_use]
+pub fn kill_group(pgid: u32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: killpg takes a process group id and a signal number; no memory is involved.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
 }

@@ -27,9 +27,11 @@
 //!   not retried (a hung hook would hang again, and the time is spent). A run is over when
 //!   the command has exited *and* its stdout and stderr are closed, as for a shell's `$(…)`:
 //!   a background process still holding them counts against the timeout. At the deadline
-//!   the command's whole process group gets SIGKILL: the command is spawned with
-//!   `process_group(0)`, and since the standard library has no `killpg` and `unsafe` is
-//!   forbidden, the runner runs `kill -KILL -- -PGID` (only then, never on the hot path).
+//!   the command's whole process group gets SIGKILL (`killpg`; the command is spawned with
+//!   `process_group(0)`). One thread watches the command: it polls both pipes and, once they
+//!   are closed, the command's exit (a pidfd on Linux, `try_wait` in steps of at most 5 ms
+//!   elsewhere) — no helper threads, whose start and cross-CPU wake-ups cost more than a
+//!   short hook (`crate::process`).
 //!   Claude Code then sees exit 1 and one stderr line (`ctxopt-run: NAME timed out after 30
 //!   s; …`): a non-blocking error, the action goes ahead, as with the client's own timeout.
 //!   Why 30 s: below Claude Code's own default (600 s; 60 s before 2.1.3), so the runner —

@@ -15,10 +15,11 @@ use std::env;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -202,12 +203,11 @@ pub fn supervise(plan: &Plan, stdin: &Arc<[u8]>, started: Instant) -> Vec<Attemp
 }
 
 /// One attempt: spawn in a new process group, feed stdin, collect both outputs and the exit
-/// status until `deadline`, then kill the group and wait at most [`KILL_GRACE`] more. The
-/// standard library cannot wait on several pipes, or on a child with a timeout, so two
-/// helper threads do the blocking — one drains stdout, the other drains stderr and then
-/// reaps the command (both pipes drained at once, so the command never blocks on a full
-/// one) — and this thread waits for their reports with the deadline as its timeout: the run
-/// never outlasts `deadline` plus the grace, whatever the command leaves behind.
+/// status until `deadline`, then kill the group and wait at most [`KILL_GRACE`] more. One
+/// thread does it all: it polls the two pipes and, once they are closed, the command's exit
+/// (a pidfd on Linux, `try_wait` in short steps elsewhere), so both pipes drain at once and
+/// the command never blocks on a full one. The run never outlasts `deadline` plus the grace,
+/// whatever the command leaves behind. Stdin beyond one page goes through a helper thread.
 fn attempt(argv: &[OsString], stdin: &Arc<[u8]>, deadline: Instant) -> Attempt {
     let start = Instant::now();
     let finish = |status, stdout, stderr| Attempt {
@@ -246,34 +246,49 @@ fn attempt(argv: &[OsString], stdin: &Arc<[u8]>, deadline: Instant) -> Attempt {
             });
         }
     }
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let _ = tx.send(Event::Stdout(read_capped(out)));
-        });
-    }
-    let stderr_pipe = child.stderr.take();
-    thread::spawn(move || {
-        let _ = tx.send(Event::Stderr(
-            stderr_pipe.map(read_capped).unwrap_or_default(),
-        ));
-        let _ = tx.send(Event::Exit(child.wait()));
-    });
-
-    let (mut exit, mut stdout, mut stderr) = (None, None, None);
+    let mut stdout = Drain::new(child.stdout.take().map(OwnedFd::from));
+    let mut stderr = Drain::new(child.stderr.take().map(OwnedFd::from));
+    let exit_fd = crate::process::exit_fd(pgid);
+    let mut exit: Option<io::Result<ExitStatus>> = None;
     let mut killed_at: Option<Instant> = None;
-    while exit.is_none() || stdout.is_none() || stderr.is_none() {
+    let mut idle = Duration::from_micros(200);
+    loop {
+        if exit.is_none() && stdout.closed() && stderr.closed() {
+            exit = child.try_wait().transpose();
+        }
+        if exit.is_some() && stdout.closed() && stderr.closed() {
+            break;
+        }
         let limit = killed_at.map_or(deadline, |at| at + KILL_GRACE);
-        match rx.recv_timeout(limit.saturating_duration_since(Instant::now())) {
-            Ok(Event::Exit(status)) => exit = Some(status),
-            Ok(Event::Stdout(bytes)) => stdout = Some(bytes),
-            Ok(Event::Stderr(bytes)) => stderr = Some(bytes),
-            Err(mpsc::RecvTimeoutError::Timeout) if killed_at.is_none() => {
-                kill_group(pgid);
-                killed_at = Some(Instant::now());
+        let now = Instant::now();
+        if now >= limit {
+            if killed_at.is_some() {
+                break;
             }
-            Err(_) => break,
+            let _ = crate::process::kill_group(pgid);
+            killed_at = Some(now);
+            continue;
+        }
+        let mut fds = Vec::with_capacity(3);
+        fds.extend(stdout.fd());
+        fds.extend(stderr.fd());
+        if fds.is_empty() {
+            // Both pipes closed, the command not reaped yet: wait for its exit.
+            if let Some(fd) = &exit_fd {
+                let _ = crate::process::poll_readable(&[fd.as_raw_fd()], limit - now);
+            } else {
+                thread::sleep(idle.min(limit - now));
+                idle = (idle * 2).min(Duration::from_millis(5));
+            }
+            continue;
+        }
+        let ready = crate::process::poll_readable(&fds, limit - now);
+        let mut ready = ready.into_iter();
+        if stdout.fd().is_some() && ready.next() == Some(true) {
+            stdout.read_some();
+        }
+        if stderr.fd().is_some() && ready.next() == Some(true) {
+            stderr.read_some();
         }
     }
     let status = if killed_at.is_some() {
@@ -289,37 +304,49 @@ fn attempt(argv: &[OsString], stdin: &Arc<[u8]>, deadline: Instant) -> Attempt {
             None => Status::TimedOut,
         }
     };
-    finish(
-        status,
-        stdout.unwrap_or_default(),
-        stderr.unwrap_or_default(),
-    )
+    finish(status, stdout.bytes, stderr.bytes)
 }
 
-/// Reads a pipe to its end, keeping at most [`MAX_OUTPUT_BYTES`].
-fn read_capped(mut pipe: impl Read) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let cap = u64::try_from(MAX_OUTPUT_BYTES).unwrap_or(u64::MAX);
-    let _ = (&mut pipe).take(cap).read_to_end(&mut buf);
-    let _ = io::copy(&mut pipe, &mut io::sink());
-    buf
+/// One output pipe of the command, read as it fills: at most [`MAX_OUTPUT_BYTES`] kept, the
+/// rest read and dropped.
+struct Drain {
+    pipe: Option<std::fs::File>,
+    bytes: Vec<u8>,
 }
 
-/// Sends SIGKILL to the process group `pgid`. The standard library has no `killpg` and
-/// `unsafe` is forbidden here, so this runs `kill -KILL -- -PGID` (procps, util-linux and
-/// BSD `kill` all take a negative pid as a group); only ever on a timeout, never on the hot
-/// path. Whether a `kill` reported success.
-fn kill_group(pgid: u32) -> bool {
-    let group = format!("-{pgid}");
-    ["/bin/kill", "/usr/bin/kill", "kill"].iter().any(|kill| {
-        Command::new(kill)
-            .args(["-KILL", "--", &group])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+impl Drain {
+    fn new(pipe: Option<OwnedFd>) -> Self {
+        Self {
+            pipe: pipe.map(std::fs::File::from),
+            bytes: Vec::new(),
+        }
+    }
+
+    fn closed(&self) -> bool {
+        self.pipe.is_none()
+    }
+
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.pipe.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// One read of what the pipe holds (the caller polled it ready); end of file or an error
+    /// closes it.
+    fn read_some(&mut self) {
+        let Some(pipe) = &mut self.pipe else {
+            return;
+        };
+        let mut buf = [0_u8; 16 * 1024];
+        match pipe.read(&mut buf) {
+            Ok(0) => self.pipe = None,
+            Ok(n) => {
+                let room = MAX_OUTPUT_BYTES.saturating_sub(self.bytes.len());
+                self.bytes.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => self.pipe = None,
+        }
+    }
 }
 
 /// The fields of the hook input the runner needs; everything else is passed on untouched.
@@ -331,13 +358,6 @@ struct Ids {
     hook_event_name: String,
     #[serde(default)]
     cwd: Option<PathBuf>,
-}
-
-/// What the helper threads of one attempt report.
-enum Event {
-    Exit(io::Result<ExitStatus>),
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
 }
 
 /// Reads all of `reader`, at most [`MAX_INPUT_BYTES`]; past that, drains the rest and fails.
@@ -864,6 +884,30 @@ mod tests {
             signaled[0].error("sh", Duration::ZERO).as_deref(),
             Some("killed by signal 11 (SIGSEGV)")
         );
+    }
+
+    /// The command closes stdout and stderr first and exits later: its exit is waited for
+    /// (the pidfd, or `try_wait` steps), neither missed nor waited past.
+    #[test]
+    fn an_exit_after_the_pipes_closed_is_waited_for() {
+        let started = Instant::now();
+        let attempts = supervise(
+            &plan("echo out; exec >&- 2>&-; sleep 0.3; exit 3", 5_000, 0),
+            &stdin(b""),
+            started,
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert_eq!(attempts[0].exit_code(), 3);
+        assert_eq!(attempts[0].stdout, b"out\n");
+        let started = Instant::now();
+        let hung = supervise(
+            &plan("exec >&- 2>&-; sleep 30", 300, 0),
+            &stdin(b""),
+            started,
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(hung[0].status, Status::TimedOut));
     }
 
     #[test]
