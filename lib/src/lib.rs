@@ -28,6 +28,7 @@ pub mod canary;
 pub mod config;
 pub mod deploy;
 pub mod diagnostic;
+pub mod fsx;
 pub mod gitexclude;
 pub mod guard;
 pub mod hook;

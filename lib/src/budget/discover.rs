@@ -85,6 +85,7 @@ use crate::config::discover::{Locations, SkillEntry, SkillsDir};
 use crate::config::frontmatter;
 use crate::config::lastgood::SETTLE_NS;
 use crate::diagnostic::Level;
+use crate::fsx::Meta;
 
 /// Most entries read from one skills, commands, agents or rules directory.
 pub const MAX_LISTED: usize = 2_000;
@@ -353,7 +354,7 @@ fn claude_json_kept(
         }
     };
     let keys = project_keys(project);
-    let stat = Stat::of(&meta);
+    let stat = Stat::of(&Meta::of(&meta));
     let id = path.to_string_lossy().into_owned();
     if let Some(app) = memo.and_then(|m| m.app.as_ref())
         && stat.settled(now_ns)
@@ -1009,11 +1010,13 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut named: Vec<(std::ffi::OsString, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| (e.file_name(), e.path())))
+        .collect();
     // One directory's entries differ only in their file names: comparing those is the
-    // paths' order, without splitting every path into components.
-    paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    paths
+    // paths' order, without splitting every path into components at every comparison.
+    named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, path)| path).collect()
 }
 
 /// At most [`MAX_LISTED`] of `entries`, with a warning when more were there.
@@ -1033,17 +1036,17 @@ fn bounded<T>(mut entries: Vec<T>, dir: &Path, warnings: &mut Vec<Warning>) -> V
 
 /// The first [`MAX_HEAD_BYTES`] of a regular file.
 fn read_head(path: &Path) -> Option<Vec<u8>> {
-    let meta = fs::metadata(path).ok()?;
+    let meta = Meta::path(path).ok()?;
     read_head_known(path, &meta)
 }
 
 /// The first [`MAX_HEAD_BYTES`] of a regular file whose metadata is known: one `open`, one
 /// `read` into a buffer of the reported size, one `close`.
-fn read_head_known(path: &Path, meta: &fs::Metadata) -> Option<Vec<u8>> {
+fn read_head_known(path: &Path, meta: &Meta) -> Option<Vec<u8>> {
     if !meta.is_file() {
         return None;
     }
-    let want = meta.len().min(MAX_HEAD_BYTES);
+    let want = meta.size().min(MAX_HEAD_BYTES);
     let mut bytes = Vec::with_capacity(usize::try_from(want).ok()?);
     fs::File::open(path)
         .ok()?
@@ -1172,8 +1175,8 @@ fn listed_skills(
         None => sorted_entries(dir)
             .into_iter()
             .map(|path| SkillEntry {
-                skill_md: fs::metadata(path.join("SKILL.md")).ok(),
-                skill_json: fs::metadata(path.join("skill.json")).ok(),
+                skill_md: Meta::path(&path.join("SKILL.md")).ok(),
+                skill_json: Meta::path(&path.join("skill.json")).ok(),
                 path,
             })
             .collect(),
@@ -1249,7 +1252,7 @@ fn listed_skills(
 /// `disable-model-invocation`: Claude Code reads only `SKILL.md`.
 fn check_skill_json(
     skill_dir: &Path,
-    meta: &fs::Metadata,
+    meta: &Meta,
     model_invocable: bool,
     warnings: &mut Vec<Warning>,
 ) {
@@ -1299,7 +1302,7 @@ fn listed_files(
     );
     let mut found = Vec::new();
     for path in files {
-        let Ok(meta) = fs::metadata(&path) else {
+        let Ok(meta) = Meta::path(&path) else {
             continue;
         };
         let stem = path
@@ -1447,8 +1450,7 @@ struct MemoItem {
 struct Stat(u64, i64, i64, u64, u64);
 
 impl Stat {
-    fn of(meta: &fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt as _;
+    fn of(meta: &Meta) -> Self {
         let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
         Self(
             meta.size(),
@@ -1471,7 +1473,7 @@ impl Stat {
 struct MemoKey(Stat, Option<Stat>, #[serde(skip)] bool);
 
 impl MemoKey {
-    fn of(file: &fs::Metadata, companion: Option<&fs::Metadata>, now_ns: i64) -> Self {
+    fn of(file: &Meta, companion: Option<&Meta>, now_ns: i64) -> Self {
         let file = Stat::of(file);
         let companion = companion.map(Stat::of);
         let settled = file.settled(now_ns) && companion.is_none_or(|c| c.settled(now_ns));

@@ -13,7 +13,7 @@
 //! `~/.claude.json`. Managed settings live in `/etc/claude-code` on Linux and
 //! `/Library/Application Support/ClaudeCode` on macOS.
 
-use std::fs::Metadata;
+use crate::fsx::{Dir, Meta};
 use std::path::{Path, PathBuf};
 
 use super::{ConfigFile, Kind};
@@ -110,7 +110,7 @@ pub struct Found {
     /// The file.
     pub file: ConfigFile,
     /// Its metadata at discovery.
-    pub meta: Metadata,
+    pub meta: Meta,
 }
 
 /// One entry of a skills directory as discovery listed it.
@@ -119,9 +119,9 @@ pub struct SkillEntry {
     /// The entry (`<skills>/<name>`), a directory or not.
     pub path: PathBuf,
     /// `SKILL.md`'s metadata, when the entry is a directory holding one.
-    pub skill_md: Option<Metadata>,
+    pub skill_md: Option<Meta>,
     /// `skill.json`'s metadata, likewise.
-    pub skill_json: Option<Metadata>,
+    pub skill_json: Option<Meta>,
 }
 
 /// A skills directory as discovery listed it: every entry, in name order (none when it
@@ -199,11 +199,32 @@ pub fn discover_stat(project: &Path, locations: &Locations) -> Discovered {
 }
 
 /// Adds `path` when something is there (without following it into a tree); its metadata.
-fn add(found: &mut Vec<Found>, path: PathBuf, kind: Kind) -> Option<Metadata> {
-    let meta = std::fs::metadata(&path).ok()?;
+fn add(found: &mut Vec<Found>, path: PathBuf, kind: Kind) -> Option<Meta> {
+    let meta = Meta::path(&path).ok()?;
     found.push(Found {
         file: ConfigFile { path, kind },
-        meta: meta.clone(),
+        meta,
+    });
+    Some(meta)
+}
+
+/// [`add`] for `dir`/`rel`, `stat`ed relative to the open `at` (`dir` itself when it could not
+/// be opened).
+fn add_at(
+    found: &mut Vec<Found>,
+    at: Option<&Dir>,
+    dir: &Path,
+    rel: &Path,
+    kind: Kind,
+) -> Option<Meta> {
+    let path = dir.join(rel);
+    let meta = match at {
+        Some(at) => at.stat(rel).ok()?,
+        None => Meta::path(&path).ok()?,
+    };
+    found.push(Found {
+        file: ConfigFile { path, kind },
+        meta,
     });
     Some(meta)
 }
@@ -214,11 +235,27 @@ fn skills(found: &mut Discovered, skills: PathBuf) {
         dir: skills,
         entries: Vec::new(),
     };
+    // Two `stat`s per skill, from the open skills directory (`crate::fsx`).
+    let at = Dir::open(&listing.dir);
     for (path, is_dir) in sorted_entries(&listing.dir) {
         let (mut skill_md, mut skill_json) = (None, None);
-        if is_dir {
-            skill_json = add(&mut found.files, path.join("skill.json"), Kind::SkillJson);
-            skill_md = add(&mut found.files, path.join("SKILL.md"), Kind::SkillMd);
+        if is_dir && let Some(name) = path.file_name() {
+            let rel = Path::new(name);
+            let dir = &listing.dir;
+            skill_json = add_at(
+                &mut found.files,
+                at.as_ref(),
+                dir,
+                &rel.join("skill.json"),
+                Kind::SkillJson,
+            );
+            skill_md = add_at(
+                &mut found.files,
+                at.as_ref(),
+                dir,
+                &rel.join("SKILL.md"),
+                Kind::SkillMd,
+            );
         }
         listing.entries.push(SkillEntry {
             path,
@@ -235,7 +272,7 @@ fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut paths: Vec<(PathBuf, bool)> = entries
+    let mut named: Vec<(std::ffi::OsString, PathBuf, bool)> = entries
         .filter_map(Result::ok)
         .map(|e| {
             let path = e.path();
@@ -244,13 +281,16 @@ fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
                 Ok(t) => t.is_dir(),
                 Err(_) => path.is_dir(),
             };
-            (path, is_dir)
+            (e.file_name(), path, is_dir)
         })
         .collect();
     // One directory's entries differ only in their file names: comparing those is the
-    // paths' order, without splitting every path into components.
-    paths.sort_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
-    paths
+    // paths' order, without splitting every path into components at every comparison.
+    named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    named
+        .into_iter()
+        .map(|(_, path, is_dir)| (path, is_dir))
+        .collect()
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs::{self, File, Metadata, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,7 @@ use sha2::{Digest, Sha256};
 use super::discover::Found;
 use super::{CheckContext, ConfigFile, Kind, read_config, validate_bytes};
 use crate::diagnostic::{Code, Diagnostic, Level};
+use crate::fsx::Meta;
 use crate::record::{self, Actor, AuditEntry, Record, Severity, Text};
 use crate::store::{self, DataDir, Durability, StoreError};
 
@@ -189,7 +190,7 @@ struct StatKey {
 }
 
 impl StatKey {
-    fn of(meta: &Metadata) -> Self {
+    fn of(meta: &Meta) -> Self {
         let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
         Self {
             size: meta.size(),
@@ -201,7 +202,7 @@ impl StatKey {
     }
 
     /// The key, when it is old enough to be trusted at `now_ns`.
-    fn settled(meta: &Metadata, now_ns: i64) -> Option<Self> {
+    fn settled(meta: &Meta, now_ns: i64) -> Option<Self> {
         let key = Self::of(meta);
         (now_ns.saturating_sub(key.mtime_ns.max(key.ctime_ns)) >= SETTLE_NS).then_some(key)
     }
@@ -296,7 +297,9 @@ fn load(data: &DataDir) -> (Cache, i64) {
     let Ok(mut file) = File::open(cache_path(data)) else {
         return (Cache::default(), 0);
     };
-    let mtime = file.metadata().map_or(0, |m| StatKey::of(&m).mtime_ns);
+    let mtime = file
+        .metadata()
+        .map_or(0, |m| StatKey::of(&Meta::of(&m)).mtime_ns);
     let mut bytes = Vec::new();
     if io::Read::read_to_end(&mut file, &mut bytes).is_err() {
         return (Cache::default(), 0);
@@ -495,7 +498,7 @@ pub fn check_at_session_start(
     session_id: &str,
     now: DateTime<Utc>,
 ) -> SessionCheck {
-    let files: Vec<(&ConfigFile, Option<&Metadata>)> = files.iter().map(|f| (f, None)).collect();
+    let files: Vec<(&ConfigFile, Option<&Meta>)> = files.iter().map(|f| (f, None)).collect();
     check_files(&files, ctx, data, session_id, now)
 }
 
@@ -509,13 +512,13 @@ pub fn check_found_at_session_start(
     session_id: &str,
     now: DateTime<Utc>,
 ) -> SessionCheck {
-    let files: Vec<(&ConfigFile, Option<&Metadata>)> =
+    let files: Vec<(&ConfigFile, Option<&Meta>)> =
         found.iter().map(|f| (&f.file, Some(&f.meta))).collect();
     check_files(&files, ctx, data, session_id, now)
 }
 
 fn check_files(
-    files: &[(&ConfigFile, Option<&Metadata>)],
+    files: &[(&ConfigFile, Option<&Meta>)],
     ctx: &CheckContext,
     data: &DataDir,
     session_id: &str,
@@ -641,15 +644,15 @@ struct Step {
 /// when it vanished since discovery.
 fn check_file(
     file: &ConfigFile,
-    found: Option<&Metadata>,
+    found: Option<&Meta>,
     display: &str,
     old: Option<&Entry>,
     ctx: &CheckContext,
     now_ns: i64,
 ) -> Option<Step> {
     let meta = match found {
-        Some(meta) => Some(meta.clone()),
-        None => match fs::metadata(&file.path) {
+        Some(meta) => Some(*meta),
+        None => match Meta::path(&file.path) {
             Ok(meta) => Some(meta),
             Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
             Err(_) => None,
@@ -709,7 +712,7 @@ fn check_file(
 fn cached(
     file: &ConfigFile,
     display: &str,
-    meta: &Metadata,
+    meta: &Meta,
     verdict: &Verdict,
     old: &Entry,
     backup: Option<&PathBuf>,
@@ -779,7 +782,7 @@ fn refresh_backup(
             let seen = Seen {
                 stat: fs::metadata(path)
                     .ok()
-                    .and_then(|m| StatKey::settled(&m, now_ns)),
+                    .and_then(|m| StatKey::settled(&Meta::of(&m), now_ns)),
                 sha256: sha.to_owned(),
             };
             (BackupAction::Written, Some(seen), None)
@@ -821,7 +824,7 @@ fn checked(
 /// unchanged, else read and hashed. `None` when it is missing, unreadable or not a regular
 /// file (then a valid file's bytes replace it).
 fn seen_backup(path: &Path, old: Option<&Seen>, now_ns: i64) -> Option<Seen> {
-    let meta = fs::metadata(path).ok()?;
+    let meta = Meta::path(path).ok()?;
     if !meta.is_file() || meta.mode() & 0o7777 != BACKUP_MODE {
         return None;
     }
@@ -1018,7 +1021,7 @@ fn note(
     }
     entry.stat = fs::metadata(path)
         .ok()
-        .and_then(|m| StatKey::settled(&m, now_ns))
+        .and_then(|m| StatKey::settled(&Meta::of(&m), now_ns))
         .filter(|k| k.size == after.len() as u64);
     entry.sha256 = Some(after_sha);
     entry.watched = kind.and_then(|k| watched_for(k, after));
