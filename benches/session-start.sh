@@ -13,6 +13,10 @@
 #              2 agents, a project and a user CLAUDE.md, project, local and user settings, a
 #              small ~/.claude.json
 #   skills-2mb the same with a 2 MB ~/.claude.json (30 projects' history, like a real one)
+#   backup-due the skills project with the hourly backup due at every timed run: hyperfine's
+#              --prepare (not timed) waits for the previous run's detached `ctxopt backup
+#              create` (its lock), then removes the backups and the 10-minute request marker;
+#              the run itself lists the backup dir, writes the marker and spawns the backup
 # Waits until every file is 2 s old (the caches trust only settled stat keys), runs the hook
 # twice (the first run writes the caches, the second is a warm run like every later session),
 # counts its syscalls with `strace -c -f` (one warm run), then times /bin/true and the hook
@@ -21,7 +25,7 @@
 #
 # --bin-dir DIR     time DIR/ctxopt-session-start (implies --skip-build)
 # --baseline FILE   also time FILE (an older build) in the same rounds
-# --scenario NAME   skills or skills-2mb (repeatable; default both)
+# --scenario NAME   skills, skills-2mb or backup-due (repeatable; default all three)
 # --keep            keep the temporary HOME and project (for perf, strace); prints where
 #
 # Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, strace (optional).
@@ -59,9 +63,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 2 ]] || { echo "session-start.sh: --runs must be an integer >= 2" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "session-start.sh: --rounds must be an integer >= 1" >&2; exit 2; }
-[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(skills skills-2mb)
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(skills skills-2mb backup-due)
 for s in "${SCENARIOS[@]}"; do
-    [[ "$s" == skills || "$s" == skills-2mb ]] || { echo "session-start.sh: unknown scenario: $s" >&2; exit 2; }
+    [[ "$s" == skills || "$s" == skills-2mb || "$s" == backup-due ]] || { echo "session-start.sh: unknown scenario: $s" >&2; exit 2; }
 done
 if [[ -n "$BASELINE" ]]; then
     [[ -x "$BASELINE" ]] || { echo "session-start.sh: --baseline $BASELINE is not executable" >&2; exit 2; }
@@ -93,16 +97,20 @@ elif [[ "$(uname -s)" == Linux ]]; then
     BUILD=static
     if [[ "$SKIP_BUILD" -eq 0 ]]; then
         (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-            cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks --bin ctxopt-session-start)
+            cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks --bin ctxopt-session-start --bin ctxopt)
     fi
     BIN_DIR="$TARGET_DIR/$TRIPLE/release"
 else
     BUILD=dynamic
-    [[ "$SKIP_BUILD" -eq 0 ]] && (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks --bin ctxopt-session-start)
+    [[ "$SKIP_BUILD" -eq 0 ]] && (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks --bin ctxopt-session-start --bin ctxopt)
     BIN_DIR="$TARGET_DIR/release"
 fi
 HOOK="$BIN_DIR/ctxopt-session-start"
 [[ -x "$HOOK" ]] || { echo "session-start.sh: missing $HOOK (build first)" >&2; exit 1; }
+if [[ " ${SCENARIOS[*]} " == *" backup-due "* && ! -x "$BIN_DIR/ctxopt" ]]; then
+    echo "session-start.sh: backup-due needs $BIN_DIR/ctxopt beside the hook (build it)" >&2
+    exit 1
+fi
 
 # ---- temporary HOME and project per scenario -----------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctxopt-session-bench.XXXXXX")
@@ -257,8 +265,13 @@ for s in "${SCENARIOS[@]}"; do
             args+=(-n "${c%%:*}" "${c#*:}")
         done
         log="$JSON_DIR/$s-$round.log"
+        prepare=()
+        if [[ "$s" == backup-due ]]; then
+            data="$WORK/$s/project/.claude/hooks/data"
+            prepare=(--prepare "flock $data/backup.lock true; rm -f $data/state/backup-requested; rm -rf $WORK/$s/project/.kiro/specs/context-optimization/backup")
+        fi
         if ! in_project "$WORK/$s" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
-            --input "$WORK/$s/start.json" --export-json "$JSON_DIR/$s-$round.json" "${args[@]}" >"$log" 2>&1; then
+            "${prepare[@]}" --input "$WORK/$s/start.json" --export-json "$JSON_DIR/$s-$round.json" "${args[@]}" >"$log" 2>&1; then
             cat "$log" >&2
             echo "session-start.sh: hyperfine failed; see above" >&2
             exit 1
@@ -267,6 +280,14 @@ for s in "${SCENARIOS[@]}"; do
     if grep -q ' FAIL ' "$WORK/$s/project/.claude/hooks/data/hook_execution.log"; then
         echo "session-start.sh: $s: a timed run failed (FAIL in hook_execution.log)" >&2
         exit 1
+    fi
+    if [[ "$s" == backup-due ]]; then
+        # The last timed run's detached backup: it must exist, or the runs measured no spawn.
+        flock "$WORK/$s/project/.claude/hooks/data/backup.lock" true
+        if ! ls "$WORK/$s/project/.kiro/specs/context-optimization/backup/"backup-*.tar.gz >/dev/null 2>&1; then
+            echo "session-start.sh: backup-due: the timed runs started no backup" >&2
+            exit 1
+        fi
     fi
     printf '%s ' "$s" >&2
 done
@@ -286,7 +307,8 @@ def sh(*cmd):
     except OSError:
         return "?"
 labels = {"skills": "200 skills, 10 MCP servers",
-          "skills-2mb": "200 skills, 10 MCP servers, 2 MB ~/.claude.json"}
+          "skills-2mb": "200 skills, 10 MCP servers, 2 MB ~/.claude.json",
+          "backup-due": "200 skills, 10 MCP servers, hourly backup due"}
 ms = lambda s: f"{s * 1000:.3f}"
 lines = []
 p = lines.append

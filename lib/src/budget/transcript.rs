@@ -242,10 +242,15 @@ pub fn record_estimate(
     let lock = open_lock(&path)?;
     lock.lock().map_err(io_error("lock", &lock_path(&path)))?;
     let (mut state, corrupt) = load_for_update(&path)?;
+    let before = state.clone();
     state.estimated = Some(tokens);
     state.visible_tokens = Some(visible_tokens);
     state.variant = Some(variant.to_owned());
-    state.save_to(&path)?;
+    // A session started again (`resume`, `clear`, `compact`) with the same estimate: nothing
+    // to write.
+    if state != before || corrupt.is_some() {
+        state.save_to(&path)?;
+    }
     corrupt.map_or(Ok(()), Err)
 }
 
