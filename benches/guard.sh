@@ -14,6 +14,9 @@
 #   pre  Bash, 1 KB, writes         (parsed, targets normalised; snapshot check)
 #   post Bash, 1 KB                 (the repair check: stats, nothing changed)
 #   post with a 50 MB transcript    (the context size read from the transcript's tail)
+#   pre Bash `ls -la` and post Bash 1 KB again in a copy of the project with a canary running
+#   (`.claude/canary.json` at 10%, accepted by the first hook run): every run also folds the
+#   new metrics lines into the canary rollup and checks the rollback triggers
 # Budget (issue 4): each median <= 1.25 x the median of /bin/true.
 #
 # Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, cargo.
@@ -93,6 +96,10 @@ for h in PreToolUse.js PostToolUse.sh session.py; do
     chmod 755 "$P/.claude/hooks/$h"
 done
 echo '{"model": "sonnet"}' >"$WORK/home/.claude/settings.json"
+PC="$WORK/project-canary"
+cp -a "$P" "$PC"
+echo '{"enabled": true, "percentage": 10, "duration_minutes": 60, "metrics_threshold": {"error_rate": 0.5, "latency_p95": 5000}}' \
+    >"$PC/.claude/canary.json"
 python3 - "$WORK/home/.claude.json" "$P" <<'PY'
 import json, sys
 path, project = sys.argv[1:3]
@@ -150,9 +157,23 @@ d = dict(base, hook_event_name="PostToolUse", tool_name="Bash", transcript_path=
 open(f"{work}/post-50mb.json", "w").write(json.dumps(d))
 PY
 printf '{%s,"hook_event_name":"SessionStart","source":"startup"}' "$(common)" >"$WORK/start.json"
+# The canary project's inputs: the same, with its own cwd.
+for name in start pre-ls post-1kb; do
+    python3 - "$WORK/$name.json" "$WORK/$name-canary.json" "$P" "$PC" <<'PY'
+import json, sys
+src, dst, p, pc = sys.argv[1:5]
+d = json.load(open(src))
+d["cwd"] = pc
+json.dump(d, open(dst, "w"))
+PY
+done
 in_project() { env -u CLAUDE_CODE_SESSION_ID HOME="$WORK/home" CLAUDE_PROJECT_DIR="$P" "$@"; }
+in_canary() { env -u CLAUDE_CODE_SESSION_ID HOME="$WORK/home" CLAUDE_PROJECT_DIR="$PC" "$@"; }
 in_project "$BIN_DIR/ctxopt-session-start" <"$WORK/start.json" >/dev/null
 [[ -f "$P/.claude/hooks/data/lkg/index.json" ]] || { echo "guard.sh: SessionStart wrote no accepted state" >&2; exit 1; }
+in_canary "$BIN_DIR/ctxopt-session-start" <"$WORK/start-canary.json" >/dev/null
+grep -q '"enabled":true' "$PC/.claude/hooks/data/canary-state.json" 2>/dev/null \
+    || { echo "guard.sh: the canary project's hooks did not accept canary.json" >&2; exit 1; }
 BYTES_1KB=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['tool_input']['command']))" "$WORK/pre-1kb.json")
 
 # ---- latency -------------------------------------------------------------------------------
@@ -160,16 +181,18 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 LOAD_BEFORE=$(loadavg)
 PER_ROUND=$(((RUNS + ROUNDS - 1) / ROUNDS))
 [[ "$PER_ROUND" -ge 2 ]] || PER_ROUND=2
-CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use" "post-50mb:ctxopt-post-tool-use")
+CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use" "post-50mb:ctxopt-post-tool-use" "pre-ls-canary:ctxopt-pre-tool-use" "post-1kb-canary:ctxopt-post-tool-use")
 for case in "${CASES[@]}"; do
     name=${case%%:*}
     bin=${case#*:}
+    run_in=in_project
+    [[ "$name" == *-canary ]] && run_in=in_canary
     for ((round = 1; round <= ROUNDS; round++)); do
         a=(-n true "$TRUE_BIN")
         b=(-n hook "$BIN_DIR/$bin")
         if ((round % 2 == 0)); then args=("${b[@]}" "${a[@]}"); else args=("${a[@]}" "${b[@]}"); fi
         log="$JSON_DIR/$name-$round.log"
-        if ! in_project "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
+        if ! "$run_in" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
             --input "$WORK/$name.json" --export-json "$JSON_DIR/$name-$round.json" "${args[@]}" >"$log" 2>&1; then
             cat "$log" >&2
             echo "guard.sh: hyperfine failed; see above" >&2
@@ -181,13 +204,15 @@ done
 echo >&2
 LOAD_AFTER=$(loadavg)
 DATA="$P/.claude/hooks/data"
-FAILS=$(grep -c ' FAIL ' "$DATA/hook_execution.log" || true)
+FAILS=$(cat "$DATA/hook_execution.log" "$PC/.claude/hooks/data/hook_execution.log" | grep -c ' FAIL ' || true)
+ROLLUPS=$(wc -l <"$PC/.claude/hooks/data/canary-rollup.jsonl" 2>/dev/null || echo 0)
+grep -q '"canary_rollback"' "$PC/.claude/hooks/data/metrics.jsonl" && { echo "guard.sh: the canary rolled back during the benchmark" >&2; exit 1; }
 DENIES=$(cat "$DATA/audit.log" 2>/dev/null | grep -c '"action":"deny"' || true)
 REPAIRS=$(cat "$DATA/audit.log" 2>/dev/null | grep -c '"action":"repair"' || true)
 
 ROOT="$ROOT" RUNS="$RUNS" ROUNDS="$ROUNDS" PER_ROUND="$PER_ROUND" WARMUP="$WARMUP" \
 HYPERFINE="$HYPERFINE" BUILD="$BUILD" LOAD_BEFORE="$LOAD_BEFORE" LOAD_AFTER="$LOAD_AFTER" \
-FAILS="$FAILS" DENIES="$DENIES" REPAIRS="$REPAIRS" BYTES_1KB="$BYTES_1KB" \
+FAILS="$FAILS" ROLLUPS="$ROLLUPS" DENIES="$DENIES" REPAIRS="$REPAIRS" BYTES_1KB="$BYTES_1KB" \
 python3 - "$JSON_DIR" "$OUT" <<'PY'
 import datetime, glob, json, os, statistics, subprocess, sys
 json_dir, out = sys.argv[1:3]
@@ -203,6 +228,8 @@ labels = {
     "pre-1kb": f"PreToolUse, Bash {E['BYTES_1KB']} B that writes",
     "post-1kb": f"PostToolUse, Bash {E['BYTES_1KB']} B (repair check)",
     "post-50mb": "PostToolUse with a 50 MB transcript (tail read)",
+    "pre-ls-canary": "PreToolUse, Bash `ls -la`, canary running (rollup)",
+    "post-1kb-canary": f"PostToolUse, Bash {E['BYTES_1KB']} B, canary running (rollup)",
 }
 ms = lambda s: f"{s * 1000:.3f}"
 lines = []
@@ -213,11 +240,11 @@ p(f"- command: `benches/guard.sh --runs {E['RUNS']} --rounds {E['ROUNDS']} --war
   f"({E['BUILD']} release build; {E['ROUNDS']} interleaved hyperfine calls of {E['PER_ROUND']} runs per case)")
 p(f"- machine: nproc {sh('nproc') or os.cpu_count()}; `{sh('uname', '-srm')}`; {sh('rustc', '-V')}; {sh(E['HYPERFINE'], '--version')}")
 p(f"- load average: before `{E['LOAD_BEFORE']}`, after `{E['LOAD_AFTER']}`")
-p(f"- FAIL lines in hook_execution.log: {E['FAILS']}; denials audited: {E['DENIES']}; repairs: {E['REPAIRS']}")
+p(f"- FAIL lines in hook_execution.log: {E['FAILS']}; denials audited: {E['DENIES']}; repairs: {E['REPAIRS']}; canary rollup states appended: {E['ROLLUPS']}")
 p("")
 p("| case | /bin/true median ms | hook median ms | ratio | min ratio | budget |")
 p("|---|---:|---:|---:|---:|---|")
-for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb", "post-50mb"):
+for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb", "post-50mb", "pre-ls-canary", "post-1kb-canary"):
     t, h = [], []
     for path in sorted(glob.glob(os.path.join(json_dir, f"{name}-*.json"))):
         for r in json.load(open(path))["results"]:

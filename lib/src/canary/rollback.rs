@@ -2,11 +2,21 @@
 //! lines of `metrics.jsonl` into a small rollup and checks the triggers; the first run that
 //! sees one crossed rolls the canary back — exactly once, however many hooks notice at once.
 //!
-//! **The rollup** `<data>/canary-rollup.json`: the byte offset (and inode) of `metrics.jsonl`
+//! **The rollup** `<data>/canary-rollup.jsonl`: the byte offset (and inode) of `metrics.jsonl`
 //! read so far, and, for the current stage (keyed by its start), per cohort: hook runs,
 //! failed runs, runs slower than the latency threshold, the largest initial tokens (measured
 //! and estimated apart), and the times of `Critical` errors of the last 5 minutes. A hook run
-//! reads only the lines appended since the previous one — never the whole file.
+//! reads only the lines appended since the previous one — never the whole file — and only
+//! parses those that can count (by their bytes: `hook_execution`, `hook_latency`,
+//! `token_consumption`, `Critical`), into borrowed fields.
+//!
+//! The rollup is a log: each run appends its new state as one line (`store::append`, one
+//! locked write) and the next run reads the last complete line from the file's tail. Every
+//! line is a whole state consistent with its own offset, so two runs that interleave only
+//! make the next one fold a few lines again, never twice. Appending costs a few µs; replacing
+//! a file by rename costs ext4 a flush and an inode eviction (≈ 0.2 ms in BENCHMARKS.md), on
+//! every hook run. Past [`ROLLUP_COMPACT_BYTES`] the log is rewritten atomically to its last
+//! line.
 //!
 //! **Rates** (canary cohort, since the stage began):
 //! - error rate = failed `hook_execution` records / all `hook_execution` records;
@@ -54,6 +64,11 @@ pub const CRITICAL_WINDOW_MINUTES: i64 = 5;
 pub const DEFAULT_SLO_TARGET: f64 = 0.99;
 /// New bytes of `metrics.jsonl` one hook run folds in at most (the rest next time).
 const READ_CAP: u64 = 4 * 1024 * 1024;
+/// Size past which the rollup log is rewritten to its last line.
+pub const ROLLUP_COMPACT_BYTES: u64 = 256 * 1024;
+/// How much of the rollup log's tail is read for its last line (a state line is < 1 KiB: the
+/// Critical times it keeps are those of 5 minutes).
+const ROLLUP_TAIL_BYTES: u64 = 64 * 1024;
 
 /// One cohort's numbers in the current stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,7 +125,44 @@ pub struct Trigger {
 }
 
 fn rollup_path(paths: &Paths) -> std::path::PathBuf {
-    paths.state.with_file_name("canary-rollup.json")
+    paths.state.with_file_name("canary-rollup.jsonl")
+}
+
+/// The last complete state line of the rollup log, and the log's size; `None` when there is
+/// none (a new stage starts).
+fn load_rollup(path: &Path) -> (Option<Rollup>, u64) {
+    let Ok(mut file) = File::open(path) else {
+        return (None, 0);
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(ROLLUP_TAIL_BYTES);
+    let mut buf = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err()
+        || file.take(ROLLUP_TAIL_BYTES).read_to_end(&mut buf).is_err()
+    {
+        return (None, len);
+    }
+    // A line still being appended has no newline yet: the one before it counts.
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+        return (None, len);
+    };
+    let begin = buf[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (serde_json::from_slice(&buf[begin..end]).ok(), len)
+}
+
+/// Appends `rollup` as the log's new last line; past [`ROLLUP_COMPACT_BYTES`] the log is
+/// replaced by that one line.
+fn save_rollup(path: &Path, rollup: &Rollup, len: u64) -> Result<(), StoreError> {
+    let mut line = serde_json::to_vec(rollup).unwrap_or_default();
+    line.push(b'\n');
+    if len > ROLLUP_COMPACT_BYTES {
+        store::write_atomic(path, &line, store::FILE_MODE, Durability::NoFsync)
+    } else {
+        store::append(path, &line)
+    }
 }
 
 fn lock_path(paths: &Paths) -> std::path::PathBuf {
@@ -125,10 +177,8 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> Result<Rollup, StoreError> {
     let path = rollup_path(paths);
-    let mut rollup: Rollup = fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let (loaded, log_len) = load_rollup(&path);
+    let mut rollup = loaded.unwrap_or_default();
     if rollup.stage != accepted.stage_started_at {
         rollup = Rollup {
             stage: accepted.stage_started_at,
@@ -164,20 +214,68 @@ pub fn update(
     }
     let since = now - Duration::minutes(CRITICAL_WINDOW_MINUTES);
     rollup.criticals.retain(|t| *t >= since);
-    let bytes = serde_json::to_vec(&rollup).unwrap_or_default();
-    store::write_atomic(&path, &bytes, store::FILE_MODE, Durability::NoFsync)?;
+    save_rollup(&path, &rollup, log_len)?;
     Ok(rollup)
 }
 
+/// The fields of a metrics record the rollup counts, borrowed from the line.
+#[derive(Deserialize)]
+struct Counted<'a> {
+    #[serde(borrow)]
+    timestamp: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    severity: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient")]
+    success: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    duration_ms: Option<f64>,
+    #[serde(default, deserialize_with = "lenient")]
+    tokens: Option<u64>,
+}
+
+/// A field of another type than expected is absent, not an error for the whole line.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Value::deserialize(deserializer)
+        .ok()
+        .and_then(|v| T::deserialize(v).ok()))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 fn fold(rollup: &mut Rollup, accepted: &Accepted, line: &[u8]) {
-    let Ok(r) = serde_json::from_slice::<Value>(line) else {
+    // Most lines are other records (`tool_use`, `alert`, …): skipped by their bytes.
+    let counts = [
+        &b"\"hook_execution\""[..],
+        b"\"hook_latency\"",
+        b"\"token_consumption\"",
+        b"\"Critical\"",
+    ]
+    .iter()
+    .any(|needle| contains(line, needle));
+    if !counts {
+        return;
+    }
+    let Ok(r) = serde_json::from_slice::<Counted<'_>>(line) else {
         return;
     };
     let Some(stage) = rollup.stage else {
         return;
     };
-    let Some(at) = r["timestamp"]
-        .as_str()
+    let Some(at) = r
+        .timestamp
+        .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
     else {
@@ -186,39 +284,36 @@ fn fold(rollup: &mut Rollup, accepted: &Accepted, line: &[u8]) {
     if at < stage {
         return;
     }
-    if r["type"] == "error" && r["severity"] == "Critical" {
+    let kind = r.kind.as_deref();
+    if kind == Some("error") && r.severity.as_deref() == Some("Critical") {
         rollup.criticals.push(at);
     }
-    let session = r["session_id"].as_str().unwrap_or("");
+    let session = r.session_id.as_deref().unwrap_or("");
     let cohort = match accepted.cohort(session) {
         Cohort::Canary => "canary",
         Cohort::Stable => "stable",
     };
     let n = rollup.cohorts.entry(cohort.to_owned()).or_default();
-    match r["type"].as_str() {
+    match kind {
         Some("hook_execution") => {
             n.runs += 1;
-            if r["success"] == false {
+            if r.success == Some(false) {
                 n.failures += 1;
             }
         }
         Some("hook_latency") => {
             n.latencies += 1;
-            if r["duration_ms"]
-                .as_f64()
-                .is_some_and(|ms| ms > accepted.latency_p95_ms)
-            {
+            if r.duration_ms.is_some_and(|ms| ms > accepted.latency_p95_ms) {
                 n.slow += 1;
             }
         }
         Some("token_consumption") => {
-            let tokens = r["tokens"].as_u64();
-            let slot = if r["source"] == "measured" {
+            let slot = if r.source.as_deref() == Some("measured") {
                 &mut n.max_measured
             } else {
                 &mut n.max_estimated
             };
-            *slot = (*slot).max(tokens);
+            *slot = (*slot).max(r.tokens);
         }
         _ => {}
     }

@@ -526,6 +526,56 @@ mod rollback_tests {
         assert_eq!(r.canary().runs, 0);
     }
 
+    /// The rollup is a log of states: the last complete line counts (a line being appended,
+    /// without its newline yet, does not), a stale line only makes the next run fold again
+    /// (never twice), and a long log is rewritten to its last line.
+    #[test]
+    fn the_rollup_log_keeps_whole_states_and_is_compacted() {
+        let (_dir, paths) = project();
+        let a = at(10, t0());
+        let canary = (0..1000)
+            .map(|i| format!("c-{i}"))
+            .find(|s| bucket(s) < 10)
+            .unwrap();
+        let line = |secs: i64, success: bool| {
+            format!(
+                "{{\"timestamp\":\"{}\",\"type\":\"hook_execution\",\"success\":{success},\"session_id\":\"{canary}\"}}\n",
+                record::timestamp(t0() + Duration::seconds(secs))
+            )
+        };
+        let log = paths.state.with_file_name("canary-rollup.jsonl");
+        fs::write(&paths.metrics, "").unwrap();
+        rollback::update(&paths, &a, t0()).unwrap();
+        fs::write(&paths.metrics, line(1, true) + &line(2, false)).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!((r.canary().runs, r.canary().failures), (2, 1));
+        let states = fs::read_to_string(&log).unwrap();
+        assert_eq!(states.lines().count(), 2, "{states}");
+        // A stale state appended last (another run that started earlier): folded again from its
+        // offset, counted once.
+        let first = states.lines().next().unwrap().to_owned();
+        fs::write(&log, format!("{states}{first}\n{{\"stage\":")).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!((r.canary().runs, r.canary().failures), (2, 1));
+        // Past the compaction size the log becomes its last line.
+        let filler = format!("{first}\n")
+            .repeat(usize::try_from(rollback::ROLLUP_COMPACT_BYTES).unwrap() / first.len() + 1);
+        fs::write(&log, filler).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!(r.canary().runs, 2);
+        assert_eq!(fs::read_to_string(&log).unwrap().lines().count(), 1);
+        // Lines of other records, and fields of unexpected types, do not break the fold.
+        let odd = format!(
+            "{{\"timestamp\":\"{}\",\"type\":\"tool_use\",\"success\":true}}\n{{\"timestamp\":\"{}\",\"type\":\"hook_execution\",\"success\":\"no\",\"session_id\":\"{canary}\"}}\n",
+            record::timestamp(t0() + Duration::seconds(3)),
+            record::timestamp(t0() + Duration::seconds(4))
+        );
+        let before = fs::read_to_string(&paths.metrics).unwrap();
+        fs::write(&paths.metrics, before + &odd).unwrap();
+        let r = rollback::update(&paths, &a, t0()).unwrap();
+        assert_eq!((r.canary().runs, r.canary().failures), (3, 1));
+    }
+
     #[test]
     fn one_rollback_however_many_notice() {
         let (_dir, paths) = project();
