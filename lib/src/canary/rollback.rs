@@ -240,6 +240,10 @@ struct Counted<'a> {
 }
 
 /// A field of another type than expected is absent, not an error for the whole line.
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "serde's `deserialize_with` signature"
+)]
 fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
