@@ -172,7 +172,7 @@ in_canary() { env -u CLAUDE_CODE_SESSION_ID HOME="$WORK/home" CLAUDE_PROJECT_DIR
 in_project "$BIN_DIR/ctxopt-session-start" <"$WORK/start.json" >/dev/null
 [[ -f "$P/.claude/hooks/data/lkg/index.json" ]] || { echo "guard.sh: SessionStart wrote no accepted state" >&2; exit 1; }
 in_canary "$BIN_DIR/ctxopt-session-start" <"$WORK/start-canary.json" >/dev/null
-grep -q '"enabled":true' "$PC/.claude/hooks/data/canary-state.json" 2>/dev/null \
+grep -Eq '"enabled": *true' "$PC/.claude/hooks/data/canary-state.json" 2>/dev/null \
     || { echo "guard.sh: the canary project's hooks did not accept canary.json" >&2; exit 1; }
 BYTES_1KB=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['tool_input']['command']))" "$WORK/pre-1kb.json")
 
