@@ -268,7 +268,8 @@ for s in "${SCENARIOS[@]}"; do
         prepare=()
         if [[ "$s" == backup-due ]]; then
             data="$WORK/$s/project/.claude/hooks/data"
-            prepare=(--prepare "flock $data/backup.lock true; rm -f $data/state/backup-requested; rm -rf $WORK/$s/project/.kiro/specs/context-optimization/backup")
+            # hyperfine -N runs --prepare without a shell too: sh -c for the list.
+            prepare=(--prepare "sh -c 'flock $data/backup.lock true; rm -f $data/state/backup-requested; rm -rf $WORK/$s/project/.kiro/specs/context-optimization/backup'")
         fi
         if ! in_project "$WORK/$s" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
             "${prepare[@]}" --input "$WORK/$s/start.json" --export-json "$JSON_DIR/$s-$round.json" "${args[@]}" >"$log" 2>&1; then

@@ -129,3 +129,49 @@ pub fn kill_group(pgid: u32) -> bool {
     // SAFETY: killpg takes a process group id and a signal number; no memory is involved.
     unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
 }
+
+/// Makes this process yield the CPU to everything else: `SCHED_IDLE` on Linux, nice 19
+/// elsewhere. For the work a hook starts detached (`ctxopt backup create --quiet`, `ctxopt
+/// prune --quiet`): on a small machine the hook that started it — and Claude Code's own
+/// start-up — must not wait behind it. Best effort; a failure changes nothing.
+pub fn yield_to_foreground() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is this
+        // process.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } == 0 {
+            return;
+        }
+    }
+    // SAFETY: setpriority takes plain integers; who 0 is this process.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// On a thread of its own (the policy is per thread on Linux), so the test runner is not
+    /// slowed down.
+    #[test]
+    fn yielding_makes_the_thread_idle_or_nice() {
+        std::thread::spawn(|| {
+            super::yield_to_foreground();
+            #[cfg(target_os = "linux")]
+            {
+                // SAFETY: sched_getscheduler takes a pid; 0 is this thread.
+                let policy = unsafe { libc::sched_getscheduler(0) };
+                assert_eq!(policy, libc::SCHED_IDLE);
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                // SAFETY: getpriority takes plain integers.
+                let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+                assert_eq!(nice, 19);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
