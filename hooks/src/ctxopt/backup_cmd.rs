@@ -149,10 +149,6 @@ pub fn backup(command: &BackupCommand) -> Result<Status, CliError> {
 }
 
 fn create(args: &CreateArgs, locations: &Locations) -> Result<Status, CliError> {
-    if args.quiet {
-        // Started detached by SessionStart: never in the way of the hook or the session.
-        ctxopt::process::yield_to_foreground();
-    }
     let project = project::for_cli(args.project.project.as_deref());
     let parts = parts(&args.only).unwrap_or_else(|| Part::DEFAULT.to_vec());
     let created = backup::create(&project, locations, &parts, record::now())?;

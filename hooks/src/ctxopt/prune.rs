@@ -17,10 +17,6 @@ use crate::commands::{CliError, Status};
 
 /// Runs `ctxopt prune`.
 pub fn prune(args: &PruneArgs) -> Result<Status, CliError> {
-    if args.quiet {
-        // Started detached by SessionStart: never in the way of the hook or the session.
-        ctxopt::process::yield_to_foreground();
-    }
     let project = project::for_cli(args.project.project.as_deref());
     let policy = Policy::load(&project)?;
     let data = DataDir::of_project(&project);
