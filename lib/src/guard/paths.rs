@@ -95,6 +95,9 @@ fn expand_shell(raw: &str, anchors: &Anchors) -> Option<String> {
         return None;
     }
     let mut text = expand_tilde(raw, &anchors.home)?;
+    if !text.contains('$') {
+        return Some(text);
+    }
     let vars = [
         ("${CLAUDE_PROJECT_DIR}", &anchors.project),
         ("$CLAUDE_PROJECT_DIR", &anchors.project),
@@ -474,8 +477,9 @@ impl Protected {
     fn is_link(&self, i: usize) -> bool {
         *self.link[i].get_or_init(|| {
             let raw = &self.entries[i].raw;
-            let same =
-                (0..i).find(|&j| self.entries[j].raw == *raw && !self.entries[j].beside_binary);
+            let same = (0..i).find(|&j| {
+                self.entries[j].raw.as_os_str() == raw.as_os_str() && !self.entries[j].beside_binary
+            });
             match same {
                 Some(j) => self.is_link(j),
                 None => std::fs::symlink_metadata(raw).is_ok_and(|m| m.file_type().is_symlink()),
@@ -488,7 +492,7 @@ impl Protected {
     /// `true` when unsure: the entry is then resolved, which is always correct.
     pub fn note_lstat(&self, path: &Path, is_symlink: bool) {
         for (entry, link) in self.entries.iter().zip(&self.link) {
-            if !entry.beside_binary && entry.raw == path {
+            if !entry.beside_binary && entry.raw.as_os_str() == path.as_os_str() {
                 let _ = link.set(is_symlink);
             }
         }
@@ -516,7 +520,7 @@ impl Protected {
     pub fn check_subtree(&self, path: &Path) -> Option<Protection> {
         (0..self.entries.len())
             .filter_map(|i| Some((&self.entries[i], self.resolved(i)?)))
-            .find(|(_, at)| at.starts_with(path) && *at != path)
+            .find(|(_, at)| is_under(at, path) && at.as_os_str() != path.as_os_str())
             .map(|(entry, _)| Protection {
                 path: path.to_path_buf(),
                 what: format!("a directory holding {}", entry.what),
@@ -529,9 +533,9 @@ impl Entry {
     /// Whether this entry, resolved to `at`, covers `path`.
     fn covers(&self, at: &Path, path: &Path) -> bool {
         match self.scope {
-            Scope::Tree => path.starts_with(at),
+            Scope::Tree => is_under(path, at),
             Scope::File => {
-                if path == at {
+                if path.as_os_str() == at.as_os_str() {
                     return true;
                 }
                 if !self.copies || path.parent() != at.parent() {
@@ -547,6 +551,15 @@ impl Entry {
             }
         }
     }
+}
+
+/// Whether `path` is `dir` or below it, for normalised absolute paths (no `.`, `..`, `//` or
+/// trailing `/` but the root's): `Path::starts_with`'s answer from a byte comparison, without
+/// splitting both into components (this runs per protected entry and target).
+fn is_under(path: &Path, dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (p, d) = (path.as_os_str().as_bytes(), dir.as_os_str().as_bytes());
+    p.starts_with(d) && (p.len() == d.len() || d.ends_with(b"/") || p[d.len()] == b'/')
 }
 
 /// Whether file name `name` is one of the kept copies of `own`: `own.backup`, `own.broken-*`.
@@ -722,6 +735,22 @@ mod tests {
             );
         }
         assert!(set.check(&normalize("other.json", &a).unwrap()).is_none());
+    }
+
+    #[test]
+    fn is_under_answers_as_path_starts_with_on_normalised_paths() {
+        let paths = [
+            "/", "/a", "/a/b", "/a/bc", "/ab", "/a/b/c", "/a/b/c.d", "/a/b.", "/x/a/b",
+        ];
+        for p in paths {
+            for d in paths {
+                assert_eq!(
+                    is_under(Path::new(p), Path::new(d)),
+                    Path::new(p).starts_with(d),
+                    "{p} under {d}"
+                );
+            }
+        }
     }
 
     #[test]
