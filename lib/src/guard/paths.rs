@@ -482,6 +482,9 @@ impl Protected {
             });
             match same {
                 Some(j) => self.is_link(j),
+                // A missing directory holds no symlink: one memoised look at the parent spares
+                // an `lstat` per entry of an absent `/etc/claude-code` or `.git/hooks`.
+                None if raw.parent().is_some_and(|dir| canonical_dir(dir).is_none()) => false,
                 None => std::fs::symlink_metadata(raw).is_ok_and(|m| m.file_type().is_symlink()),
             }
         })
