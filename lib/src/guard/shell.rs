@@ -7,7 +7,8 @@
 //!
 //! # How
 //! The command is tokenised and parsed by brush-parser (a POSIX/bash parser), never matched
-//! with a regex. The walk covers lists (`;`, `&&`, `||`, `&`), pipelines, subshells, brace
+//! with a regex — or, for a simple line, by [`simple`], which builds brush-parser's own tree
+//! (the walk below reads either; differential tests hold the two readings equal). The walk covers lists (`;`, `&&`, `||`, `&`), pipelines, subshells, brace
 //! groups, `if`/`while`/`until`/`for`/`case`, functions (their bodies count as written at
 //! definition), `[[ … ]]`, arithmetic, process substitutions `<( )` `>( )`. Words get quote
 //! removal (`'…'`, `"…"`, `$'…'` with its escapes, `\x`) and brace expansion
@@ -75,8 +76,11 @@
 //! deny it.
 //!
 //! # Cost and safety
-//! A realistic 1 KB command takes ~110 µs in release on a 2-vCPU machine (median; the
-//! ignored `speed_on_a_1_kb_command` test), ~80 µs of it brush-parser's tokenizer and parser;
+//! The common simple line (words, quotes, `;`, `&&`, `||`, `|`, output redirections) is read by
+//! [`simple`] in one pass into the tree brush-parser would build (a few µs for 1 KB); only the
+//! rest goes to brush-parser. A realistic 1 KB command that needs the parser takes ~110 µs in
+//! release on a 2-vCPU machine (median; the ignored `speed_on_a_1_kb_command` test), ~80 µs of
+//! it brush-parser's tokenizer and parser;
 //! a 64 KiB command at most ~60 ms. The parser recurses once per nested construct (~17 KiB of
 //! stack a level unoptimised): a command with more than 48 of them is parsed on a thread whose
 //! stack is sized for them, so deep nesting cannot overflow the caller's stack (a stack
