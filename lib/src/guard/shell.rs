@@ -7,7 +7,7 @@
 //!
 //! # How
 //! The command is tokenised and parsed by brush-parser (a POSIX/bash parser), never matched
-//! with a regex — or, for a simple line, by [`simple`], which builds brush-parser's own tree
+//! with a regex — or, for a simple line, by `simple`, which builds brush-parser's own tree
 //! (the walk below reads either; differential tests hold the two readings equal). The walk covers lists (`;`, `&&`, `||`, `&`), pipelines, subshells, brace
 //! groups, `if`/`while`/`until`/`for`/`case`, functions (their bodies count as written at
 //! definition), `[[ … ]]`, arithmetic, process substitutions `<( )` `>( )`. Words get quote
@@ -77,7 +77,7 @@
 //!
 //! # Cost and safety
 //! The common simple line (words, quotes, `;`, `&&`, `||`, `|`, output redirections) is read by
-//! [`simple`] in one pass into the tree brush-parser would build (a few µs for 1 KB); only the
+//! `simple` in one pass into the tree brush-parser would build (a few µs for 1 KB); only the
 //! rest goes to brush-parser. A realistic 1 KB command that needs the parser takes ~110 µs in
 //! release on a 2-vCPU machine (median; the ignored `speed_on_a_1_kb_command` test), ~80 µs of
 //! it brush-parser's tokenizer and parser;
