@@ -437,8 +437,12 @@ pub fn observe(
 ) -> Observed {
     let (mut observed, accepted) = judge_file(paths, session_id, now);
     if accepted.enabled {
+        let records = observed.records.len();
         watch_triggers(paths, &accepted, now, env, &mut observed);
-        observed.cohort = load(paths).cohort(session_id);
+        // A rollback in this run changed the accepted state: read it again for the cohort.
+        if observed.records.len() != records {
+            observed.cohort = load(paths).cohort(session_id);
+        }
     }
     observed
 }

@@ -66,9 +66,9 @@ pub const DEFAULT_SLO_TARGET: f64 = 0.99;
 const READ_CAP: u64 = 4 * 1024 * 1024;
 /// Size past which the rollup log is rewritten to its last line.
 pub const ROLLUP_COMPACT_BYTES: u64 = 256 * 1024;
-/// How much of the rollup log's tail is read for its last line (a state line is < 1 KiB: the
-/// Critical times it keeps are those of 5 minutes).
-const ROLLUP_TAIL_BYTES: u64 = 64 * 1024;
+/// How much of the rollup log's tail is read for its last line: a state line is < 1 KiB, so
+/// one page nearly always holds it; else up to 64 KiB (many Critical times in 5 minutes).
+const ROLLUP_TAIL_BYTES: [u64; 2] = [4 * 1024, 64 * 1024];
 
 /// One cohort's numbers in the current stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -135,22 +135,30 @@ fn load_rollup(path: &Path) -> (Option<Rollup>, u64) {
         return (None, 0);
     };
     let len = file.metadata().map_or(0, |m| m.len());
-    let start = len.saturating_sub(ROLLUP_TAIL_BYTES);
-    let mut buf = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err()
-        || file.take(ROLLUP_TAIL_BYTES).read_to_end(&mut buf).is_err()
-    {
-        return (None, len);
+    for window in ROLLUP_TAIL_BYTES {
+        let start = len.saturating_sub(window);
+        let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
+        if file.seek(SeekFrom::Start(start)).is_err()
+            || (&mut file).take(window).read_to_end(&mut buf).is_err()
+        {
+            return (None, len);
+        }
+        // A line still being appended has no newline yet: the one before it counts.
+        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+            if start == 0 {
+                return (None, len);
+            }
+            continue;
+        };
+        let begin = match buf[..end].iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if start == 0 => 0,
+            // The line starts before this window: read a bigger one.
+            None => continue,
+        };
+        return (serde_json::from_slice(&buf[begin..end]).ok(), len);
     }
-    // A line still being appended has no newline yet: the one before it counts.
-    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-        return (None, len);
-    };
-    let begin = buf[..end]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    (serde_json::from_slice(&buf[begin..end]).ok(), len)
+    (None, len)
 }
 
 /// Appends `rollup` as the log's new last line; past [`ROLLUP_COMPACT_BYTES`] the log is
