@@ -177,11 +177,21 @@ pub struct HookInput {
 }
 
 /// The input exactly as it may arrive: every field optional, so that one missing field is a
-/// shape error with a name rather than an opaque serde message.
+/// shape error with a name rather than an opaque serde message. [`Common`]'s fields are listed
+/// here rather than `#[serde(flatten)]`ed: flattening makes serde buffer the whole input in an
+/// intermediate tree first, on every hook run.
 #[derive(Deserialize)]
 struct RawInput {
-    #[serde(flatten)]
-    common: Common,
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    transcript_path: Option<PathBuf>,
+    #[serde(default)]
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    permission_mode: Option<String>,
+    #[serde(default)]
+    hook_event_name: String,
     #[serde(default)]
     source: Option<String>,
     #[serde(default)]
@@ -211,59 +221,80 @@ impl HookInput {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(InputError::Empty);
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(InputError::Syntax)?;
-        if !value.is_object() {
-            return Err(InputError::Shape {
-                event: String::from("(none)"),
-                field: "hook_event_name",
-            });
+        // One pass from the bytes into the typed fields. Errors are classified as before: a
+        // syntax error anywhere in the input is `Syntax` (checked again on a data error, which
+        // serde may meet first), valid JSON that is not an object is `Shape`, a field of the
+        // wrong type is `Type`.
+        match serde_json::from_slice::<RawInput>(bytes) {
+            Ok(raw) => raw.into_typed(),
+            Err(err) if err.is_syntax() || err.is_eof() => Err(InputError::Syntax(err)),
+            Err(err) => {
+                if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    return Err(InputError::Syntax(syntax));
+                }
+                let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+                if first != Some(&b'{') {
+                    return Err(InputError::Shape {
+                        event: String::from("(none)"),
+                        field: "hook_event_name",
+                    });
+                }
+                Err(InputError::Type(err))
+            }
         }
-        let raw: RawInput = serde_json::from_value(value).map_err(InputError::Type)?;
-        raw.into_typed()
     }
 }
 
 impl RawInput {
-    fn into_typed(self) -> Result<HookInput, InputError> {
+    fn into_typed(mut self) -> Result<HookInput, InputError> {
+        let common = Common {
+            session_id: std::mem::take(&mut self.session_id),
+            transcript_path: self.transcript_path.take(),
+            cwd: self.cwd.take(),
+            permission_mode: self.permission_mode.take(),
+            hook_event_name: std::mem::take(&mut self.hook_event_name),
+        };
         let shape = |field| InputError::Shape {
-            event: self.common.hook_event_name.clone(),
+            event: common.hook_event_name.clone(),
             field,
         };
+        let (tool_name, tool_input, tool_use_id) = (
+            self.tool_name.take(),
+            self.tool_input.take(),
+            self.tool_use_id.take(),
+        );
         let call = || -> Result<ToolCall, InputError> {
             Ok(ToolCall {
-                tool_name: self.tool_name.clone().ok_or_else(|| shape("tool_name"))?,
-                tool_input: self.tool_input.clone().ok_or_else(|| shape("tool_input"))?,
-                tool_use_id: self.tool_use_id.clone(),
+                tool_name: tool_name.ok_or_else(|| shape("tool_name"))?,
+                tool_input: tool_input.ok_or_else(|| shape("tool_input"))?,
+                tool_use_id,
             })
         };
-        let event = match self.common.hook_event_name.as_str() {
+        let event = match common.hook_event_name.as_str() {
             "SessionStart" => Event::SessionStart {
-                source: self.source.clone(),
-                model: self.model.clone(),
+                source: self.source,
+                model: self.model,
             },
             "PreToolUse" => Event::PreToolUse(call()?),
             "PostToolUse" => Event::PostToolUse {
                 call: call()?,
-                tool_response: self.tool_response.clone().unwrap_or(Value::Null),
+                tool_response: self.tool_response.unwrap_or(Value::Null),
                 duration_ms: self.duration_ms,
             },
             "PostToolUseFailure" => Event::PostToolUseFailure {
                 call: call()?,
-                error: self.error.clone().unwrap_or_default(),
+                error: self.error.unwrap_or_default(),
                 is_interrupt: self.is_interrupt.unwrap_or(false),
                 duration_ms: self.duration_ms,
             },
             "ConfigChange" => Event::ConfigChange {
-                source: self.source.clone(),
-                file_path: self.file_path.clone(),
+                source: self.source,
+                file_path: self.file_path,
             },
             "" => return Err(shape("hook_event_name")),
             _ => Event::Other,
         };
-        Ok(HookInput {
-            common: self.common,
-            event,
-        })
+        Ok(HookInput { common, event })
     }
 }
 
@@ -359,6 +390,39 @@ impl HookOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parsing goes from the bytes in one pass; the errors are told apart as when the input
+    /// was parsed into a tree first.
+    #[test]
+    fn input_errors_are_classified() {
+        let kind = |text: &str| match HookInput::parse(text.as_bytes()) {
+            Ok(_) => "ok",
+            Err(InputError::Empty) => "empty",
+            Err(InputError::Syntax(_)) => "syntax",
+            Err(InputError::Type(_)) => "type",
+            Err(InputError::Shape { .. }) => "shape",
+            Err(_) => "other",
+        };
+        for (text, expected) in [
+            ("  \n", "empty"),
+            ("{", "syntax"),
+            (r#"{"session_id": 42, "x": }"#, "syntax"),
+            (r#"{"session_id": 42}"#, "type"),
+            ("[1, 2]", "shape"),
+            ("17", "shape"),
+            (r#"{"hook_event_name": "PreToolUse"}"#, "shape"),
+            (
+                r#"{"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {}}"#,
+                "ok",
+            ),
+            (
+                r#"{"hook_event_name": "Stop", "extra": [1, {"a": null}]}"#,
+                "ok",
+            ),
+        ] {
+            assert_eq!(kind(text), expected, "{text}");
+        }
+    }
 
     const CAPTURED: &str = include_str!("../../fixtures/hooks/PostToolUse/bash.json");
 
