@@ -150,6 +150,72 @@ pub fn yield_to_foreground() {
     }
 }
 
+/// Starts `program` with `args` detached and does not wait for it: its own process group,
+/// stdin, stdout and stderr on `/dev/null` (it holds none of the hook's pipes, which Claude
+/// Code waits on), `SCHED_IDLE` (nice 19 elsewhere) from before its first instruction. For the
+/// work a hook hands off (the hourly backup, `prune`, the webhook).
+///
+/// A plain `fork` and `execv`, unlike `std::process::Command`: glibc's `posix_spawn` makes the
+/// hook wait while the child resets every signal handler and execs (≈ 0.3 ms on the benchmark
+/// machine), and the child would run at normal priority until its own `main`. Only
+/// async-signal-safe calls happen between `fork` and `execv`. The child is never reaped by the
+/// hook: the hook exits right after and init adopts it.
+pub fn spawn_detached(
+    program: &std::path::Path,
+    arguments: &[&std::ffi::OsStr],
+) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    let c_string = |s: &std::ffi::OsStr| {
+        CString::new(s.as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let owned: Vec<CString> = std::iter::once(c_string(program.as_os_str()))
+        .chain(arguments.iter().map(|a| c_string(a)))
+        .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = owned.iter().map(|s| s.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // A missing or non-executable program is this call's error, not a silent child exit.
+    // SAFETY: the path is NUL-terminated and outlives the call.
+    if unsafe { libc::access(owned[0].as_ptr(), libc::X_OK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fork has no preconditions; the child below makes only async-signal-safe calls on
+    // memory prepared before the fork, then execs or exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            // SAFETY: see above; every pointer was built before the fork and is still valid in
+            // the child's copy of the address space.
+            unsafe {
+                libc::setpgid(0, 0);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 {
+                    for fd in 0..3 {
+                        libc::dup2(null, fd);
+                    }
+                    if null > 2 {
+                        libc::close(null);
+                    }
+                }
+                #[cfg(target_os = "linux")]
+                {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
+                }
+                #[cfg(not(target_os = "linux"))]
+                {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                }
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::execv(argv[0], argv.as_ptr());
+                libc::_exit(127)
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// On a thread of its own (the policy is per thread on Linux), so the test runner is not
@@ -173,5 +239,37 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+    /// The detached child: its own process group, stdio on /dev/null, idle scheduling — and
+    /// the call returns before the child is done.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_detached_child_is_idle_silent_and_on_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let script = format!(
+            "sleep 0.2; {{ readlink /proc/$$/fd/2; cut -d' ' -f5,41 /proc/$$/stat; }} > {}.tmp; mv {0}.tmp {0}",
+            out.display()
+        );
+        let started = std::time::Instant::now();
+        super::spawn_detached(
+            std::path::Path::new("/bin/sh"),
+            &["-c".as_ref(), script.as_ref()],
+        )
+        .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(150));
+        let deadline = started + std::time::Duration::from_secs(10);
+        while !out.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("/dev/null"));
+        let fields: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        // SAFETY: getpgrp takes nothing.
+        let ours = unsafe { libc::getpgrp() };
+        assert_ne!(fields[0], ours.to_string(), "its own process group");
+        assert_eq!(fields[1], libc::SCHED_IDLE.to_string());
+        assert!(super::spawn_detached(std::path::Path::new("/nonexistent/ctxopt"), &[]).is_err());
     }
 }

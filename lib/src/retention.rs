@@ -35,9 +35,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use flate2::Compression;
@@ -228,27 +226,19 @@ pub fn check_at_session_start(ctx: &Context, retention: &Retention) -> Result<()
         FILE_MODE,
         Durability::NoFsync,
     )?;
-    spawn_detached(
-        Command::new(&program)
-            .arg("prune")
-            .arg("--project")
-            .arg(&ctx.project)
-            .arg("--quiet"),
+    // Detached (`crate::process::spawn_detached`): null stdio, so it holds none of the hook's
+    // pipes; its own process group, so signals meant for the hook's group do not stop the prune
+    // half-way; never waited for.
+    crate::process::spawn_detached(
+        &program,
+        &[
+            "prune".as_ref(),
+            "--project".as_ref(),
+            ctx.project.as_os_str(),
+            "--quiet".as_ref(),
+        ],
     )
     .map_err(|source| RetentionError::Spawn { program, source })
-}
-
-/// Starts `cmd` and lets it go. Its stdio is null so it holds none of the hook's pipes (Claude
-/// Code waits for the hook's stdout to close), and it gets its own process group so signals
-/// meant for the hook's group do not stop the prune half-way. It is not waited for: the hook
-/// exits right after, and the orphan is reaped by init.
-fn spawn_detached(cmd: &mut Command) -> io::Result<()> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map(drop)
 }
 
 /// Whether the oldest dated line of any data file is past its retention.
@@ -819,7 +809,7 @@ mod tests {
     fn wait_until_executable(script: &Path) {
         const ETXTBSY: i32 = 26;
         for _ in 0..100 {
-            match Command::new(script).arg("probe").status() {
+            match std::process::Command::new(script).arg("probe").status() {
                 Err(err) if err.raw_os_error() == Some(ETXTBSY) => {
                     std::thread::sleep(Duration::from_millis(10));
                 }

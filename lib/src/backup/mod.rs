@@ -37,9 +37,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -728,19 +726,17 @@ pub fn check_at_session_start(ctx: &Context) -> Result<bool, BackupError> {
         FILE_MODE,
         Durability::NoFsync,
     )?;
-    Command::new(&program)
-        .arg("backup")
-        .arg("create")
-        .arg("--project")
-        .arg(&ctx.project)
-        .arg("--quiet")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map(drop)
-        .map_err(|source| BackupError::Spawn { program, source })?;
+    crate::process::spawn_detached(
+        &program,
+        &[
+            "backup".as_ref(),
+            "create".as_ref(),
+            "--project".as_ref(),
+            ctx.project.as_os_str(),
+            "--quiet".as_ref(),
+        ],
+    )
+    .map_err(|source| BackupError::Spawn { program, source })?;
     Ok(true)
 }
 

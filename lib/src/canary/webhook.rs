@@ -2,9 +2,7 @@
 //! so it starts `ctxopt notify-webhook` detached ([`spawn`]), which posts `{"text": …}`
 //! ([`post`], 10 s timeout) and exits.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The environment variable naming the webhook.
@@ -13,13 +11,16 @@ pub const URL_ENV: &str = "SLACK_WEBHOOK_URL";
 /// Starts `<bin_dir>/ctxopt notify-webhook --url URL --text TEXT` detached (own process group,
 /// no stdio); errors are ignored — a notification never costs the hook anything.
 pub fn spawn(bin_dir: &Path, url: &str, text: &str) {
-    let _ = Command::new(bin_dir.join("ctxopt"))
-        .args(["notify-webhook", "--url", url, "--text", text])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
+    let _ = crate::process::spawn_detached(
+        &bin_dir.join("ctxopt"),
+        &[
+            "notify-webhook".as_ref(),
+            "--url".as_ref(),
+            url.as_ref(),
+            "--text".as_ref(),
+            text.as_ref(),
+        ],
+    );
 }
 
 /// Posts `{"text": text}` to `url` (what Slack's incoming webhooks take).
