@@ -130,10 +130,11 @@ pub fn kill_group(pgid: u32) -> bool {
     unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
 }
 
-/// Makes this process yield the CPU to everything else: `SCHED_IDLE` on Linux, nice 19
-/// elsewhere. For the work a hook starts detached (`ctxopt backup create --quiet`, `ctxopt
-/// prune --quiet`): on a small machine the hook that started it — and Claude Code's own
-/// start-up — must not wait behind it. Best effort; a failure changes nothing.
+/// Makes this process (on Linux: this thread) yield the CPU to everything else: `SCHED_IDLE` on
+/// Linux, nice 19 elsewhere. For the work a hook starts detached ([`spawn_detached`] calls it in
+/// the child before `execv`): on a small machine the hook that started it — and Claude Code's
+/// own start-up — must not wait behind it. Two system calls at most, safe between `fork` and
+/// `exec`. Best effort; a failure changes nothing.
 pub fn yield_to_foreground() {
     #[cfg(target_os = "linux")]
     {
@@ -198,15 +199,7 @@ pub fn spawn_detached(
                         libc::close(null);
                     }
                 }
-                #[cfg(target_os = "linux")]
-                {
-                    let param = libc::sched_param { sched_priority: 0 };
-                    libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
-                }
-                #[cfg(not(target_os = "linux"))]
-                {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-                }
+                yield_to_foreground();
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::execv(argv[0], argv.as_ptr());
                 libc::_exit(127)

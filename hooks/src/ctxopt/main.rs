@@ -151,9 +151,6 @@ struct PruneArgs {
 }
 
 fn main() -> ExitCode {
-    if started_detached() {
-        ctxopt::process::yield_to_foreground();
-    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Install(args) => install::install(&args, false),
@@ -177,18 +174,5 @@ fn main() -> ExitCode {
             eprintln!("ctxopt: {err:#}");
             ExitCode::from(commands::Status::CouldNotRun.code())
         }
-    }
-}
-
-/// Whether this run is one a hook started detached (`backup create --quiet`, `prune --quiet`,
-/// `notify-webhook`): it then yields the CPU before anything else, so the hook that started it
-/// — and the session — never wait behind it (on a 2-vCPU machine they would).
-fn started_detached() -> bool {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let quiet = args.iter().any(|a| a == "--quiet");
-    match args.first().and_then(|a| a.to_str()) {
-        Some("notify-webhook") => true,
-        Some("backup" | "prune") => quiet,
-        _ => false,
     }
 }

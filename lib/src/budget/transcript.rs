@@ -457,7 +457,8 @@ struct MainUsage {
     version: Option<String>,
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+/// Whether `needle` occurs in `hay` (a cheap pre-filter before parsing a JSON line).
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 

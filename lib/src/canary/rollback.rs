@@ -262,10 +262,6 @@ where
         .and_then(|v| T::deserialize(v).ok()))
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 fn fold(rollup: &mut Rollup, accepted: &Accepted, line: &[u8]) {
     // Most lines are other records (`tool_use`, `alert`, …): skipped by their bytes.
     let counts = [
@@ -275,7 +271,7 @@ fn fold(rollup: &mut Rollup, accepted: &Accepted, line: &[u8]) {
         b"\"Critical\"",
     ]
     .iter()
-    .any(|needle| contains(line, needle));
+    .any(|needle| crate::budget::transcript::contains(line, needle));
     if !counts {
         return;
     }
