@@ -500,3 +500,43 @@ fn a_restore_killed_at_any_step_leaves_old_or_new() {
     }
     assert!(finished, "the restore never ran to the end");
 }
+
+/// SessionStart makes the hourly backup when none is an hour old: the hook hands it off to a
+/// detached `ctxopt backup create` (forked after the hook's records are written) and does not
+/// wait for it; a second session start within the hour starts none.
+#[test]
+fn session_start_hands_off_the_hourly_backup() {
+    let env = Env::new();
+    env.write(&NEW);
+    let start = serde_json::json!({
+        "session_id": "s-backup",
+        "transcript_path": env.env.tmp.path().join("t.jsonl"),
+        "cwd": env.env.project,
+        "permission_mode": "default",
+        "hook_event_name": "SessionStart",
+        "source": "startup"
+    })
+    .to_string();
+    let out = env.env.run_hook("ctxopt-session-start", start.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let archives = || -> Vec<PathBuf> {
+        fs::read_dir(env.backup_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "gz"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while archives().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The hourly archive and the newest-of-the-day copy.
+    assert_eq!(archives().len(), 2, "{:?}", archives());
+    let out = env.env.run_hook("ctxopt-session-start", start.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(archives().len(), 2, "a second backup within the hour");
+}

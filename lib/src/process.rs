@@ -161,6 +161,11 @@ pub fn yield_to_foreground() {
 /// machine), and the child would run at normal priority until its own `main`. Only
 /// async-signal-safe calls happen between `fork` and `execv`. The child is never reaped by the
 /// hook: the hook exits right after and init adopts it.
+///
+/// In a hook process ([`defer_hand_offs`]) the fork waits for [`run_hand_offs`], the runner's
+/// last step after the records and the reply are written: a fork marks every page of the hook
+/// copy-on-write, and each page the hook then touches costs a fault (≈ 60 of them, ≈ 0.3 ms, on
+/// SessionStart). The checks that can fail are made here, at once.
 pub fn spawn_detached(
     program: &std::path::Path,
     arguments: &[&std::ffi::OsStr],
@@ -174,13 +179,57 @@ pub fn spawn_detached(
     let owned: Vec<CString> = std::iter::once(c_string(program.as_os_str()))
         .chain(arguments.iter().map(|a| c_string(a)))
         .collect::<Result<_, _>>()?;
-    let mut argv: Vec<*const libc::c_char> = owned.iter().map(|s| s.as_ptr()).collect();
-    argv.push(std::ptr::null());
     // A missing or non-executable program is this call's error, not a silent child exit.
     // SAFETY: the path is NUL-terminated and outlives the call.
     if unsafe { libc::access(owned[0].as_ptr(), libc::X_OK) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    if DEFER.load(std::sync::atomic::Ordering::Relaxed)
+        && let Ok(mut queue) = DEFERRED.lock()
+    {
+        queue.push(owned);
+        return Ok(());
+    }
+    fork_exec(&owned)
+}
+
+/// Whether [`spawn_detached`] waits for [`run_hand_offs`] (hook processes only).
+static DEFER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The hand-offs waiting for [`run_hand_offs`].
+static DEFERRED: std::sync::Mutex<Vec<Vec<std::ffi::CString>>> = std::sync::Mutex::new(Vec::new());
+
+/// From now on, [`spawn_detached`] queues its forks for [`run_hand_offs`]. For the hook
+/// binaries, whose runner calls `run_hand_offs` as its last step.
+pub fn defer_hand_offs() {
+    DEFER.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Starts the queued hand-offs; the failures, as sentences for the hook's stderr line.
+#[must_use]
+pub fn run_hand_offs() -> Vec<String> {
+    let queue = DEFERRED
+        .lock()
+        .map(|mut q| std::mem::take(&mut *q))
+        .unwrap_or_default();
+    queue
+        .iter()
+        .filter_map(|argv| {
+            fork_exec(argv).err().map(|err| {
+                format!(
+                    "could not start {}: {err}",
+                    argv.first()
+                        .map_or_else(String::new, |p| p.to_string_lossy().into_owned())
+                )
+            })
+        })
+        .collect()
+}
+
+/// `fork`, then in the child: own process group, `/dev/null` on 0–2, [`yield_to_foreground`],
+/// SIGPIPE default, `execv(argv[0], argv)`.
+fn fork_exec(owned: &[std::ffi::CString]) -> std::io::Result<()> {
+    let mut argv: Vec<*const libc::c_char> = owned.iter().map(|s| s.as_ptr()).collect();
+    argv.push(std::ptr::null());
     // SAFETY: fork has no preconditions; the child below makes only async-signal-safe calls on
     // memory prepared before the fork, then execs or exits.
     match unsafe { libc::fork() } {

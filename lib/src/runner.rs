@@ -58,6 +58,7 @@ pub fn main(hook: Hook) -> u8 {
     let started = Instant::now();
     install_panic_hook();
     crate::guard::paths::memoize_for_process();
+    crate::process::defer_hand_offs();
     let event_name = hook.events()[0].to_owned();
     set_panic_context(PanicContext {
         hook,
@@ -140,6 +141,14 @@ pub fn main(hook: Hook) -> u8 {
     };
     let (lines, log_line, stderr_line) = run.report(&evaluation);
     let write_fault = write(&ctx.data, &lines, &log_line);
+    // Work handed off detached (the hourly backup, prune, the webhook) forks only now, after
+    // the records are written (see `process::spawn_detached`).
+    let hand_off_faults = crate::process::run_hand_offs();
+    let write_fault = match (write_fault, hand_off_faults.is_empty()) {
+        (fault, true) => fault,
+        (None, false) => Some(hand_off_faults.join("; ")),
+        (Some(fault), false) => Some(format!("{fault}; {}", hand_off_faults.join("; "))),
+    };
     if let Some(line) = join_stderr(hook, stderr_line, write_fault) {
         let _ = writeln!(io::stderr(), "{line}");
     }
