@@ -11,7 +11,7 @@
 //! like any other non-blocking hook error.
 //!
 //! The supervisor of `ctxopt-run` waits here too ([`poll_readable`], [`exit_fd`],
-//! [`kill_group`]): one thread polling the command's pipes and its exit, instead of helper
+//! [`kill_group`], also the MCP health check's): one thread polling the command's pipes and its exit, instead of helper
 //! threads whose start and wake-up cost more than the command they watch.
 //!
 //! The only `unsafe` in the library: these libc calls, no pointer kept past a call.
@@ -120,14 +120,28 @@ pub fn exit_fd(pid: u32) -> Option<std::os::fd::OwnedFd> {
     }
 }
 
-/// Sends SIGKILL to every process of group `pgid`; whether the kernel accepted it.
+/// The signals ctxopt sends a process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSignal {
+    /// SIGTERM: stop, with a chance to clean up.
+    Term,
+    /// SIGKILL.
+    Kill,
+}
+
+/// Sends `signal` to every process of group `pgid` (`killpg`); whether the kernel accepted
+/// it (a group already gone is `false`).
 #[must_use]
-pub fn kill_group(pgid: u32) -> bool {
+pub fn kill_group(pgid: u32, signal: GroupSignal) -> bool {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
         return false;
     };
+    let signal = match signal {
+        GroupSignal::Term => libc::SIGTERM,
+        GroupSignal::Kill => libc::SIGKILL,
+    };
     // SAFETY: killpg takes a process group id and a signal number; no memory is involved.
-    unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
+    unsafe { libc::killpg(pgid, signal) == 0 }
 }
 
 /// Makes this process (on Linux: this thread) yield the CPU to everything else: `SCHED_IDLE` on

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::process::{GroupSignal, kill_group};
 use crate::record;
 use crate::wrap::command::format_secs;
 
@@ -673,10 +674,10 @@ impl StdioSession {
     /// Closes stdin, then SIGTERM to the group, a grace, SIGKILL to the group, and reaps.
     fn stop(mut self) {
         drop(self.stdin.take());
-        kill_group(self.pgid, "TERM");
+        let _ = kill_group(self.pgid, GroupSignal::Term);
         let exited =
             self.exited.is_some() || wait_until(&mut self.child, Instant::now() + TERM_GRACE);
-        kill_group(self.pgid, "KILL");
+        let _ = kill_group(self.pgid, GroupSignal::Kill);
         if !exited {
             wait_until(&mut self.child, Instant::now() + REAP_GRACE);
         }
@@ -743,25 +744,6 @@ fn wait_until(child: &mut Child, until: Instant) -> bool {
             Ok(Some(_)) | Err(_) => return true,
             Ok(None) if Instant::now() >= until => return false,
             Ok(None) => thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-/// Sends SIGTERM or SIGKILL to the process group `pgid`, the way
-/// [`crate::wrap::run`]'s supervisor does: the standard library has no `killpg` and `unsafe`
-/// is forbidden, so this runs `kill -SIG -- -PGID`. A group already gone is no error.
-fn kill_group(pgid: u32, signal: &str) {
-    let group = format!("-{pgid}");
-    let signal = format!("-{signal}");
-    for kill in ["/bin/kill", "/usr/bin/kill", "kill"] {
-        let ran = Command::new(kill)
-            .args([signal.as_str(), "--", group.as_str()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if ran.is_ok() {
-            return;
         }
     }
 }

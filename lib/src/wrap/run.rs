@@ -265,7 +265,7 @@ fn attempt(argv: &[OsString], stdin: &Arc<[u8]>, deadline: Instant) -> Attempt {
             if killed_at.is_some() {
                 break;
             }
-            let _ = crate::process::kill_group(pgid);
+            let _ = crate::process::kill_group(pgid, crate::process::GroupSignal::Kill);
             killed_at = Some(now);
             continue;
         }
