@@ -143,12 +143,11 @@ pub fn main(hook: Hook) -> u8 {
     let write_fault = write(&ctx.data, &lines, &log_line);
     // Work handed off detached (the hourly backup, prune, the webhook) forks only now, after
     // the records are written (see `process::spawn_detached`).
-    let hand_off_faults = crate::process::run_hand_offs();
-    let write_fault = match (write_fault, hand_off_faults.is_empty()) {
-        (fault, true) => fault,
-        (None, false) => Some(hand_off_faults.join("; ")),
-        (Some(fault), false) => Some(format!("{fault}; {}", hand_off_faults.join("; "))),
-    };
+    let faults: Vec<String> = write_fault
+        .into_iter()
+        .chain(crate::process::run_hand_offs())
+        .collect();
+    let write_fault = (!faults.is_empty()).then(|| faults.join("; "));
     if let Some(line) = join_stderr(hook, stderr_line, write_fault) {
         let _ = writeln!(io::stderr(), "{line}");
     }
