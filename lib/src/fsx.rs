@@ -156,6 +156,37 @@ impl Dir {
     }
 }
 
+/// `std::fs::read` without its last `read`: std reads the file's size from `fstat`, then reads
+/// once more to see the end. One byte more room than the size makes the first `read` come back
+/// short at the end of a regular file, which is the end: one system call fewer per small state
+/// file, of which a hook reads several. A file that grew meanwhile is read to its new end.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let size = file
+        .metadata()
+        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+    let mut buf = vec![0; size + 1];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled < buf.len() {
+                    // Short of the room given: the end of a regular file.
+                    break;
+                }
+                buf.resize(buf.len() * 2, 0);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +207,20 @@ mod tests {
         let missing = dir.stat(Path::new("a/none")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         assert!(Dir::open(&tmp.path().join("a/f.md")).is_none());
+    }
+
+    #[test]
+    fn read_gives_the_whole_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        for size in [0, 1, 31, 32, 33, 4096, 100_000] {
+            let path = tmp.path().join(format!("f{size}"));
+            let bytes: Vec<u8> = (0..size)
+                .map(|i: usize| u8::try_from(i % 251).unwrap())
+                .collect();
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(super::read(&path).unwrap(), bytes, "size {size}");
+        }
+        let err = super::read(&tmp.path().join("none")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

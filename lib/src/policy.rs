@@ -209,7 +209,7 @@ impl Policy {
             return Self::load(project);
         }
         let path = Self::path(project);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::fsx::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => return Err(PolicyError::Read { path, source }),
@@ -232,7 +232,7 @@ impl Policy {
     /// Reads the project's policy; a missing file gives the defaults.
     pub fn load(project: &Path) -> Result<Self, PolicyError> {
         let path = Self::path(project);
-        match fs::read(&path) {
+        match crate::fsx::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|source| PolicyError::Parse { path, source })
             }

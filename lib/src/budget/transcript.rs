@@ -27,7 +27,7 @@
 //!
 //! Nothing here writes a record; the hooks do ([`crate::hook`]).
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -150,7 +150,7 @@ impl SessionTokens {
     }
 
     fn load_from(path: &Path) -> Result<Self, TokensError> {
-        match fs::read(path) {
+        match crate::fsx::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| TokensError::Parse {
                 path: path.to_path_buf(),
                 source,
@@ -518,6 +518,7 @@ fn classify(line: &[u8]) -> Tail {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::io::Write as _;
 
     use super::*;

@@ -387,7 +387,7 @@ impl Paths {
 /// Reads the accepted state (default: no canary).
 #[must_use]
 pub fn load(paths: &Paths) -> Accepted {
-    fs::read(&paths.state)
+    crate::fsx::read(&paths.state)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()

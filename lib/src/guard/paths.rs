@@ -482,9 +482,9 @@ impl Protected {
             });
             match same {
                 Some(j) => self.is_link(j),
-                // A missing directory holds no symlink: one memoised look at the parent spares
-                // an `lstat` per entry of an absent `/etc/claude-code` or `.git/hooks`.
-                None if raw.parent().is_some_and(|dir| canonical_dir(dir).is_none()) => false,
+                // The entry's own `lstat` only: a missing entry, or one under a missing
+                // directory, is no symlink (ENOENT, ENOTDIR). Resolving the parent first cost an
+                // `lstat` per component of the project's path on every write check.
                 None => std::fs::symlink_metadata(raw).is_ok_and(|m| m.file_type().is_symlink()),
             }
         })

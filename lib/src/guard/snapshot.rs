@@ -269,7 +269,7 @@ fn unchanged(data: &DataDir, watch: &Watch, scan: Option<&Scan>) -> bool {
     let Some(now) = fingerprint(scan) else {
         return false;
     };
-    fs::read(fingerprint_path(data)).is_ok_and(|stored| stored == now.as_bytes())
+    crate::fsx::read(&fingerprint_path(data)).is_ok_and(|stored| stored == now.as_bytes())
 }
 
 /// Records the fingerprint of the watched set as it is now (after the index was saved).
@@ -277,7 +277,9 @@ fn save_fingerprint(data: &DataDir, watch: &Watch) -> Result<(), StoreError> {
     match fingerprint(&watch.quick_scan()) {
         // Unchanged: no rewrite (replacing a file by rename costs ext4 a flush and an evict,
         // ≈ 0.2 ms on the benchmark machine).
-        Some(now) if fs::read(fingerprint_path(data)).is_ok_and(|old| old == now.as_bytes()) => {
+        Some(now)
+            if crate::fsx::read(&fingerprint_path(data)).is_ok_and(|old| old == now.as_bytes()) =>
+        {
             Ok(())
         }
         Some(now) => store::write_atomic(
