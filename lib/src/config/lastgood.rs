@@ -33,7 +33,7 @@
 //!   copy's bytes atomically with the file's previous mode (0600 if unknown), then
 //!   [`note_own_write`] with action `restore`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, TryLockError};
 use std::io;
@@ -525,32 +525,45 @@ fn check_files(
     now: DateTime<Utc>,
 ) -> SessionCheck {
     let _lock = lock(data);
-    let (old, saved_ns) = load(data);
+    let (mut old, saved_ns) = load(data);
     let now_ns = now_ns(now);
     let mut cache = Cache {
         version: CACHE_VERSION,
         ctxopt: env!("CARGO_PKG_VERSION").to_owned(),
         baseline: true,
-        files: old.files.clone(),
+        files: BTreeMap::new(),
     };
+    // Whether the cache to save differs from the one loaded. Entries move from `old` into
+    // `cache` (no copy of the map, no comparison of the two at the end: ≈ 200 files' strings
+    // each at every session start).
+    let mut rewrite = old.version != cache.version
+        || old.ctxopt != cache.ctxopt
+        || old.baseline != cache.baseline;
     let mut out = SessionCheck::default();
-    let mut seen = BTreeSet::new();
     let mut drift = Vec::new();
     for &(file, meta) in files {
         let key = file.path.to_string_lossy().into_owned();
         let display = display(&file.path, ctx);
-        let Some(step) = check_file(file, meta, &display, old.files.get(&key), ctx, now_ns) else {
+        let mut previous = old.files.remove(&key);
+        let Some(step) = check_file(file, meta, &display, &mut previous, ctx, now_ns) else {
+            // Vanished since discovery: back with the unchecked ones, whose loop below finds
+            // it gone.
+            if let Some(previous) = previous {
+                old.files.insert(key, previous);
+            }
             continue;
         };
-        seen.insert(key.clone());
-        let previous = old.files.get(&key);
-        let changed =
-            previous.is_none_or(|p| p.sha256.is_some() && p.digest() != step.entry.digest());
+        rewrite |= !step.unchanged;
+        let changed = step.read
+            && step
+                .previous
+                .as_ref()
+                .is_none_or(|p| p.sha256.is_some() && p.digest() != step.entry.digest());
         if old.baseline
             && changed
             && let Some(after) = &step.entry.sha256
         {
-            let before = previous.and_then(|e| e.sha256.clone());
+            let before = step.previous.as_ref().and_then(|e| e.sha256.clone());
             let detail = match (&before, file.kind) {
                 (None, _) => "appeared since the last session, not written by ctxopt",
                 (Some(_), Kind::ClaudeJson) => {
@@ -572,20 +585,14 @@ fn check_files(
         cache.files.insert(key, step.entry);
         out.files.push(step.checked);
     }
-    let gone: Vec<String> = old
-        .files
-        .keys()
-        .filter(|k| !seen.contains(*k))
-        .filter(
-            |k| matches!(fs::symlink_metadata(k), Err(e) if e.kind() == io::ErrorKind::NotFound),
-        )
-        .cloned()
-        .collect();
-    for key in gone {
-        if let Some(entry) = cache.files.remove(&key)
-            && old.baseline
-            && entry.sha256.is_some()
-        {
+    // What is left of `old` was not checked this time: kept unless it is gone from disk.
+    for (key, entry) in std::mem::take(&mut old.files) {
+        if !matches!(fs::symlink_metadata(&key), Err(e) if e.kind() == io::ErrorKind::NotFound) {
+            cache.files.insert(key, entry);
+            continue;
+        }
+        rewrite = true;
+        if old.baseline && entry.sha256.is_some() {
             drift.push(drift_entry(
                 Path::new(&key),
                 entry.sha256,
@@ -605,7 +612,7 @@ fn check_files(
         }
         out.drift = drift;
     }
-    if (cache != old || now_ns.saturating_sub(saved_ns) > KEEP_ALIVE_NS)
+    if (rewrite || now_ns.saturating_sub(saved_ns) > KEEP_ALIVE_NS)
         && let Err(err) = save(data, &cache)
     {
         out.faults.push(LastGoodError::Cache(err));
@@ -638,15 +645,23 @@ struct Step {
     entry: Entry,
     checked: Checked,
     fault: Option<LastGoodError>,
+    /// Whether `entry` is the cache's entry as loaded.
+    unchanged: bool,
+    /// Whether the file was read again (the slow path): only then can its content have
+    /// drifted from `previous`.
+    read: bool,
+    /// The entry as loaded, when the file was read again (for the drift check).
+    previous: Option<Entry>,
 }
 
-/// Checks one file (`found`: its metadata from discovery, else it is `stat`ed here); `None`
-/// when it vanished since discovery.
+/// Checks one file (`found`: its metadata from discovery, else it is `stat`ed here), taking its
+/// entry as loaded from `previous`; `None`, `previous` untouched, when the file vanished since
+/// discovery.
 fn check_file(
     file: &ConfigFile,
     found: Option<&Meta>,
     display: &str,
-    old: Option<&Entry>,
+    previous: &mut Option<Entry>,
     ctx: &CheckContext,
     now_ns: i64,
 ) -> Option<Step> {
@@ -658,21 +673,52 @@ fn check_file(
             Err(_) => None,
         },
     };
-    let old = old.cloned().unwrap_or_default();
     let backup = file.kind.keeps_backup().then(|| backup_path(&file.path));
+    let fast = match (&meta, &*previous) {
+        (Some(meta), Some(old)) => old
+            .verdict
+            .as_ref()
+            .filter(|v| Some(&v.sha256) == old.sha256.as_ref() && v.reusable())
+            .and_then(|verdict| {
+                let Reuse { backup: copy } = cached(meta, verdict, old, backup.as_ref(), now_ns)?;
+                Some((
+                    copy,
+                    checked(file, display, Cost::Cached, verdict, backup.as_ref()),
+                ))
+            }),
+        _ => None,
+    };
+    if let Some((copy, checked)) = fast
+        && let Some(old) = previous.take()
+    {
+        let unchanged = copy == old.backup;
+        return Some(Step {
+            entry: Entry {
+                backup: copy,
+                ..old
+            },
+            checked,
+            fault: None,
+            unchanged,
+            read: false,
+            previous: None,
+        });
+    }
+
+    let previous = previous.take();
+    let old = previous.clone().unwrap_or_default();
     let verdict = old
         .verdict
         .clone()
         .filter(|v| Some(&v.sha256) == old.sha256.as_ref() && v.reusable());
-    if let (Some(meta), Some(verdict)) = (&meta, &verdict)
-        && let Some(step) = cached(file, display, meta, verdict, &old, backup.as_ref(), now_ns)
-    {
-        return Some(step);
-    }
-
     let bytes = match read_config(&file.path) {
         Ok(bytes) => bytes,
-        Err(message) => return Some(unreadable(file, display, old, message)),
+        Err(message) => {
+            return Some(Step {
+                previous,
+                ..unreadable(file, display, old, message)
+            });
+        }
     };
     let sha = sha256_hex(&bytes);
     let (verdict, cost) = if let Some(v) = verdict.filter(|v| v.sha256 == sha) {
@@ -704,38 +750,38 @@ fn check_file(
         entry,
         checked,
         fault,
+        unchanged: false,
+        read: true,
+        previous,
     })
 }
 
 /// The fast path: the stat key is unchanged and the verdict known, so nothing is read —
-/// unless the last-known-good copy changed under a valid file. `None`: take the slow path.
+/// unless the last-known-good copy changed under a valid file. The copy as now seen (the
+/// entry's new `backup`); `None`: take the slow path.
+struct Reuse {
+    backup: Option<Seen>,
+}
+
+/// The fast path's test (see [`Reuse`]).
 fn cached(
-    file: &ConfigFile,
-    display: &str,
     meta: &Meta,
     verdict: &Verdict,
     old: &Entry,
     backup: Option<&PathBuf>,
     now_ns: i64,
-) -> Option<Step> {
+) -> Option<Reuse> {
     if !meta.is_file() || old.stat != Some(StatKey::of(meta)) {
         return None;
     }
-    let copy = match (backup, verdict.valid) {
+    let backup = match (backup, verdict.valid) {
         (Some(path), true) => Some(
             seen_backup(path, old.backup.as_ref(), now_ns)
                 .filter(|seen| Some(&seen.sha256) == old.sha256.as_ref())?,
         ),
         _ => old.backup.clone(),
     };
-    Some(Step {
-        entry: Entry {
-            backup: copy,
-            ..old.clone()
-        },
-        checked: checked(file, display, Cost::Cached, verdict, backup),
-        fault: None,
-    })
+    Some(Reuse { backup })
 }
 
 /// A file that could not be read: one `E008` finding; the entry keeps the last hash (no drift
@@ -750,6 +796,9 @@ fn unreadable(file: &ConfigFile, display: &str, old: Entry, message: String) -> 
         "",
     );
     Step {
+        unchanged: false,
+        read: true,
+        previous: None,
         entry: Entry { stat: None, ..old },
         checked: Checked {
             file: file.clone(),
