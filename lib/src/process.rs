@@ -170,11 +170,12 @@ pub fn yield_to_foreground() {
 /// Code waits on), `SCHED_IDLE` (nice 19 elsewhere) from before its first instruction. For the
 /// work a hook hands off (the hourly backup, `prune`, the webhook).
 ///
-/// A plain `fork` and `execv`, unlike `std::process::Command`: glibc's `posix_spawn` makes the
-/// hook wait while the child resets every signal handler and execs (≈ 0.3 ms on the benchmark
-/// machine), and the child would run at normal priority until its own `main`. Only
-/// async-signal-safe calls happen between `fork` and `execv`. The child is never reaped by the
-/// hook: the hook exits right after and init adopts it.
+/// Not `std::process::Command`: glibc's `posix_spawn` makes the hook wait while the child
+/// resets every signal handler and execs (≈ 0.3 ms on the benchmark machine), and the child
+/// would run at normal priority until its own `main`. On Linux x86-64 the child shares the
+/// hook's memory until its `execve` and the hook does not wait for it ([`shared`]); elsewhere a
+/// plain `fork` and `execv`, with only async-signal-safe calls between them. The child is never
+/// reaped by the hook: the hook exits right after and init adopts it.
 ///
 /// In a hook process ([`defer_hand_offs`]) the fork waits for [`run_hand_offs`], the runner's
 /// last step after the records and the reply are written: a fork marks every page of the hook
@@ -242,6 +243,15 @@ pub fn run_hand_offs() -> Vec<String> {
 /// `fork`, then in the child: own process group, `/dev/null` on 0–2, [`yield_to_foreground`],
 /// SIGPIPE default, `execv(argv[0], argv)`.
 fn fork_exec(owned: &[std::ffi::CString]) -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    return shared::spawn(owned);
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    fork_and_exec(owned)
+}
+
+/// [`fork_exec`] by `fork`, then `execv`.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn fork_and_exec(owned: &[std::ffi::CString]) -> std::io::Result<()> {
     let mut argv: Vec<*const libc::c_char> = owned.iter().map(|s| s.as_ptr()).collect();
     argv.push(std::ptr::null());
     // SAFETY: fork has no preconditions; the child below makes only async-signal-safe calls on
@@ -269,6 +279,168 @@ fn fork_exec(owned: &[std::ffi::CString]) -> std::io::Result<()> {
             }
         }
         _ => Ok(()),
+    }
+}
+
+/// [`fork_exec`] on Linux x86-64: `clone(CLONE_VM)` without `CLONE_VFORK`, the child on a stack
+/// of its own, making raw system calls until its `execve`.
+///
+/// Why: a `fork` copies the page tables of everything the hook has touched and makes its pages
+/// copy-on-write, and the hook's exit then tears its address space down; `vfork` avoids the
+/// copy but makes the hook wait for the child's `execve`. Sharing the memory costs the hook one
+/// `clone`, and since the child still holds the address space when the hook exits, the
+/// teardown happens in the child's `execve`, off the hook's path (≈ 0.1 ms of a backup-due
+/// SessionStart, BENCHMARKS.md).
+///
+/// What keeps it sound: the child runs only [`shared::child`], which makes `syscall`
+/// instructions (no libc call, so no `errno` write into the hook's thread-local storage, no
+/// lock, no allocation) on data leaked for it: the argument strings, their pointer array and
+/// its stack are never freed, so the hook cannot reuse that memory while the child reads it.
+/// The environment is glibc's `environ`, which the hook does not change. Signal dispositions
+/// are the child's own copy (no `CLONE_SIGHAND`); a fault in the child kills the child only (a
+/// process of its own, no `CLONE_THREAD`).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod shared {
+    use std::ffi::{CString, c_char, c_void};
+
+    unsafe extern "C" {
+        /// glibc's environment.
+        static environ: *const *const c_char;
+    }
+
+    /// What the child needs, leaked for it.
+    #[repr(C)]
+    struct Spawn {
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    }
+
+    /// A `struct sigaction` of the kernel (handler, flags, restorer, mask) all zero: `SIG_DFL`.
+    static DEFAULT_ACTION: [u64; 4] = [0; 4];
+    /// `struct sched_param` with priority 0, as `SCHED_IDLE` requires.
+    static IDLE_PARAM: i32 = 0;
+    /// Bytes of the child's stack; it makes a handful of calls without locals of any size.
+    const STACK: usize = 16 * 1024;
+
+    // x86-64 system call numbers.
+    const SYS_CLOSE: usize = 3;
+    const SYS_RT_SIGACTION: usize = 13;
+    const SYS_DUP2: usize = 33;
+    const SYS_EXECVE: usize = 59;
+    const SYS_EXIT: usize = 60;
+    const SYS_SETPGID: usize = 109;
+    const SYS_SCHED_SETSCHEDULER: usize = 144;
+    const SYS_OPENAT: usize = 257;
+
+    /// One system call, four arguments; the kernel's return value (`-errno` on failure).
+    ///
+    /// # Safety
+    ///
+    /// The arguments must be valid for system call `n`.
+    #[inline]
+    unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+        let ret: isize;
+        // SAFETY: the x86-64 Linux system call convention: number in rax, arguments in rdi,
+        // rsi, rdx, r10; rcx and r11 clobbered; no stack use. The caller vouches for the
+        // arguments.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") n => ret,
+                in("rdi") a1,
+                in("rsi") a2,
+                in("rdx") a3,
+                in("r10") a4,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// The child: own process group, `/dev/null` on 0–2, `SCHED_IDLE`, `SIGPIPE` default,
+    /// `execve`; `exit(127)` when that fails.
+    extern "C" fn child(arg: *mut c_void) -> i32 {
+        // SAFETY: `arg` is the leaked `Spawn` of `spawn`, valid for the process's life; every
+        // pointer passed below is a leaked or static NUL-terminated string, array or struct.
+        unsafe {
+            let spawn = &*arg.cast::<Spawn>();
+            syscall4(SYS_SETPGID, 0, 0, 0, 0);
+            let at_fdcwd = (libc::AT_FDCWD as isize).cast_unsigned();
+            let null = syscall4(
+                SYS_OPENAT,
+                at_fdcwd,
+                c"/dev/null".as_ptr() as usize,
+                libc::O_RDWR as usize,
+                0,
+            );
+            if let Ok(null) = usize::try_from(null) {
+                for fd in 0..3 {
+                    syscall4(SYS_DUP2, null, fd, 0, 0);
+                }
+                if null > 2 {
+                    syscall4(SYS_CLOSE, null, 0, 0, 0);
+                }
+            }
+            syscall4(
+                SYS_SCHED_SETSCHEDULER,
+                0,
+                libc::SCHED_IDLE as usize,
+                (&raw const IDLE_PARAM) as usize,
+                0,
+            );
+            syscall4(
+                SYS_RT_SIGACTION,
+                libc::SIGPIPE as usize,
+                (&raw const DEFAULT_ACTION) as usize,
+                0,
+                8,
+            );
+            syscall4(
+                SYS_EXECVE,
+                *spawn.argv as usize,
+                spawn.argv as usize,
+                spawn.envp as usize,
+                0,
+            );
+            syscall4(SYS_EXIT, 127, 0, 0, 0);
+        }
+        127
+    }
+
+    pub(super) fn spawn(owned: &[CString]) -> std::io::Result<()> {
+        let strings: &'static [CString] = Vec::leak(owned.to_vec());
+        let argv: &'static [*const c_char] = Vec::leak(
+            strings
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect(),
+        );
+        // SAFETY: reading glibc's `environ` pointer; the hook does not change its environment.
+        let envp = unsafe { environ };
+        let spawn: &'static mut Spawn = Box::leak(Box::new(Spawn {
+            argv: argv.as_ptr(),
+            envp,
+        }));
+        let stack: &'static mut [std::mem::MaybeUninit<u8>] =
+            Box::leak(Box::new_uninit_slice(STACK));
+        let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+        // SAFETY: `child` runs on its own 16-aligned stack and reads only the leaked `spawn`
+        // (see the module doc for why sharing the memory is sound).
+        let pid = unsafe {
+            libc::clone(
+                child,
+                top as *mut c_void,
+                libc::CLONE_VM | libc::SIGCHLD,
+                std::ptr::from_mut(spawn).cast(),
+            )
+        };
+        if pid == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
@@ -304,7 +476,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let script = format!(
-            "sleep 0.2; {{ readlink /proc/$$/fd/2; cut -d' ' -f5,41 /proc/$$/stat; }} > {}.tmp; mv {0}.tmp {0}",
+            "sleep 0.2; {{ readlink /proc/$$/fd/2; cut -d' ' -f5,41 /proc/$$/stat; grep SigIgn /proc/$$/status; }} > {}.tmp; mv {0}.tmp {0}",
             out.display()
         );
         let started = std::time::Instant::now();
@@ -326,6 +498,15 @@ mod tests {
         let ours = unsafe { libc::getpgrp() };
         assert_ne!(fields[0], ours.to_string(), "its own process group");
         assert_eq!(fields[1], libc::SCHED_IDLE.to_string());
+        // SIGPIPE (13) is ignored in this process (the standard library's start-up) and must
+        // not stay ignored in the child, which exec'd a program that expects the default.
+        let ignored = lines.next().unwrap().split_whitespace().nth(1).unwrap();
+        let ignored = u64::from_str_radix(ignored, 16).unwrap();
+        assert_eq!(
+            ignored & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE back to default"
+        );
         assert!(super::spawn_detached(std::path::Path::new("/nonexistent/ctxopt"), &[]).is_err());
     }
 }
