@@ -510,3 +510,20 @@ mod tests {
         assert!(super::spawn_detached(std::path::Path::new("/nonexistent/ctxopt"), &[]).is_err());
     }
 }
+
+/// Replaces glibc's `_dl_get_origin` in statically linked builds, where glibc's start-up calls
+/// it once (`_dl_non_dynamic_init`) to learn the executable's directory, for `$ORIGIN` in the
+/// paths of a later `dlopen`: a `readlink("/proc/self/exe")`, ≈ 25 µs per hook process on the
+/// benchmark machine (BENCHMARKS.md). ctxopt never `dlopen`s a library by `$ORIGIN`, and glibc's
+/// own answer for "unknown" is `(char *) -1`, which this returns: the dynamic loader of a static
+/// binary then just does not expand `$ORIGIN`.
+///
+/// The linker takes this definition instead of libc.a's `dl-origin.o`, which defines nothing
+/// else. Should a future glibc pull that object in for another symbol, the static link fails
+/// with a duplicate definition and `install/install.sh` falls back to its dynamic build;
+/// should it rename the function, this one is simply unused. Dynamic builds never see it.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+#[unsafe(no_mangle)]
+extern "C" fn _dl_get_origin() -> *const std::ffi::c_char {
+    usize::MAX as *const std::ffi::c_char
+}
