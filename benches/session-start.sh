@@ -14,10 +14,10 @@
 #              small ~/.claude.json
 #   skills-2mb the same with a 2 MB ~/.claude.json (30 projects' history, like a real one)
 #   backup-due the skills project with the hourly backup due at every timed run: hyperfine's
-#              --prepare (not timed) waits for the previous run's detached `ctxopt backup
-#              create` (its lock), removes the backups and ages the 10-minute request marker
-#              (it exists after a project's first backup); the run itself lists the backup
-#              dir, sets the marker's time and spawns the backup
+#              --prepare (not timed) waits until the previous run's detached `ctxopt backup
+#              create` has finished (its archive, then its lock), removes the backups and ages
+#              the 10-minute request marker (it exists after a project's first backup); the
+#              run itself lists the backup dir, sets the marker's time and spawns the backup
 # Waits until every file is 2 s old (the caches trust only settled stat keys), runs the hook
 # twice (the first run writes the caches, the second is a warm run like every later session),
 # counts its syscalls with `strace -c -f` (one warm run), then times /bin/true and the hook
@@ -256,6 +256,29 @@ LOAD_BEFORE=$(loadavg)
 PER_ROUND=$(((RUNS + ROUNDS - 1) / ROUNDS))
 [[ "$PER_ROUND" -ge 2 ]] || PER_ROUND=2
 for s in "${SCENARIOS[@]}"; do
+    if [[ "$s" == backup-due ]]; then
+        # Before each timed run (not timed): the previous run's detached `ctxopt backup create`
+        # has finished — when that run set the request marker (it is then seconds old), wait
+        # until its archive is there, then for its lock, since it may not hold the lock yet —
+        # so that no timed run overlaps the previous one's backup (a project makes one an
+        # hour). Then the backups are removed and the marker aged past its 10 minutes; it is
+        # not removed: after a project's first backup it always exists, and the hourly request
+        # only sets its time.
+        data="$WORK/$s/project/.claude/hooks/data"
+        backups="$WORK/$s/project/.kiro/specs/context-optimization/backup"
+        cat >"$WORK/$s/prepare.sh" <<PREPARE
+if [ -n "\$(find '$data/state/backup-requested' -newermt '-5 seconds' 2>/dev/null)" ]; then
+    i=0
+    while ! ls '$backups'/backup-*-*.tar.gz >/dev/null 2>&1 && [ \$i -lt 1000 ]; do
+        sleep 0.005
+        i=\$((i + 1))
+    done
+fi
+flock '$data/backup.lock' true
+touch -d '-11 minutes' '$data/state/backup-requested'
+rm -rf '$backups'
+PREPARE
+    fi
     cmds=("true:$TRUE_BIN" "hook:$HOOK")
     [[ -n "$BASELINE" ]] && cmds+=("baseline:$BASELINE")
     n=${#cmds[@]}
@@ -268,11 +291,7 @@ for s in "${SCENARIOS[@]}"; do
         log="$JSON_DIR/$s-$round.log"
         prepare=()
         if [[ "$s" == backup-due ]]; then
-            data="$WORK/$s/project/.claude/hooks/data"
-            # hyperfine -N runs --prepare without a shell too: sh -c for the list.
-            # The request marker is aged past its 10 minutes, not removed: after the first
-            # backup of a project it always exists, and the hourly request only sets its time.
-            prepare=(--prepare "sh -c 'flock $data/backup.lock true; touch -d \"-11 minutes\" $data/state/backup-requested; rm -rf $WORK/$s/project/.kiro/specs/context-optimization/backup'")
+            prepare=(--prepare "sh $WORK/$s/prepare.sh")
         fi
         if ! in_project "$WORK/$s" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
             "${prepare[@]}" --input "$WORK/$s/start.json" --export-json "$JSON_DIR/$s-$round.json" "${args[@]}" >"$log" 2>&1; then

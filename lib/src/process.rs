@@ -325,6 +325,7 @@ mod shared {
     // x86-64 system call numbers.
     const SYS_CLOSE: usize = 3;
     const SYS_RT_SIGACTION: usize = 13;
+    const SYS_SCHED_YIELD: usize = 24;
     const SYS_DUP2: usize = 33;
     const SYS_EXECVE: usize = 59;
     const SYS_EXIT: usize = 60;
@@ -390,6 +391,10 @@ mod shared {
                 (&raw const IDLE_PARAM) as usize,
                 0,
             );
+            // Idle only now that the hook's pipes are released: Claude Code waits for their
+            // end. A task that makes itself idle keeps its CPU until the next scheduler tick
+            // (up to 4 ms here): the hook, which may share that CPU, gets it back at once.
+            syscall4(SYS_SCHED_YIELD, 0, 0, 0, 0);
             syscall4(
                 SYS_RT_SIGACTION,
                 libc::SIGPIPE as usize,
