@@ -18,6 +18,11 @@
 #              create` has finished (its archive, then its lock), removes the backups and ages
 #              the 10-minute request marker (it exists after a project's first backup); the
 #              run itself lists the backup dir, sets the marker's time and spawns the backup
+#   prepare-control  the skills project with the same --prepare step as backup-due, run on a
+#              scratch directory: nothing is due. The prepare's processes (sh, find, ls,
+#              flock, touch, rm) leave the CPU caches cold for the timed run, which costs the
+#              hook far more than /bin/true; backup-due minus this control is the hand-off's
+#              own cost
 # Waits until every file is 2 s old (the caches trust only settled stat keys), runs the hook
 # twice (the first run writes the caches, the second is a warm run like every later session),
 # counts its syscalls with `strace -c -f` (one warm run), then times /bin/true and the hook
@@ -26,7 +31,7 @@
 #
 # --bin-dir DIR     time DIR/ctxopt-session-start (implies --skip-build)
 # --baseline FILE   also time FILE (an older build) in the same rounds
-# --scenario NAME   skills, skills-2mb or backup-due (repeatable; default all three)
+# --scenario NAME   skills, skills-2mb, backup-due or prepare-control (repeatable; default all)
 # --keep            keep the temporary HOME and project (for perf, strace); prints where
 #
 # Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, strace (optional).
@@ -64,9 +69,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 2 ]] || { echo "session-start.sh: --runs must be an integer >= 2" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "session-start.sh: --rounds must be an integer >= 1" >&2; exit 2; }
-[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(skills skills-2mb backup-due)
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(skills skills-2mb backup-due prepare-control)
 for s in "${SCENARIOS[@]}"; do
-    [[ "$s" == skills || "$s" == skills-2mb || "$s" == backup-due ]] || { echo "session-start.sh: unknown scenario: $s" >&2; exit 2; }
+    [[ "$s" == skills || "$s" == skills-2mb || "$s" == backup-due || "$s" == prepare-control ]] || { echo "session-start.sh: unknown scenario: $s" >&2; exit 2; }
 done
 if [[ -n "$BASELINE" ]]; then
     [[ -x "$BASELINE" ]] || { echo "session-start.sh: --baseline $BASELINE is not executable" >&2; exit 2; }
@@ -266,6 +271,14 @@ for s in "${SCENARIOS[@]}"; do
         # only sets its time.
         data="$WORK/$s/project/.claude/hooks/data"
         backups="$WORK/$s/project/.kiro/specs/context-optimization/backup"
+    fi
+    if [[ "$s" == prepare-control ]]; then
+        # The same commands on a scratch directory the hook never looks at.
+        data="$WORK/$s/scratch/data"
+        backups="$WORK/$s/scratch/backup"
+        mkdir -p "$data/state"
+    fi
+    if [[ "$s" == backup-due || "$s" == prepare-control ]]; then
         cat >"$WORK/$s/prepare.sh" <<PREPARE
 if [ -n "\$(find '$data/state/backup-requested' -newermt '-5 seconds' 2>/dev/null)" ]; then
     i=0
@@ -290,7 +303,7 @@ PREPARE
         done
         log="$JSON_DIR/$s-$round.log"
         prepare=()
-        if [[ "$s" == backup-due ]]; then
+        if [[ "$s" == backup-due || "$s" == prepare-control ]]; then
             prepare=(--prepare "sh $WORK/$s/prepare.sh")
         fi
         if ! in_project "$WORK/$s" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
@@ -331,7 +344,8 @@ def sh(*cmd):
         return "?"
 labels = {"skills": "200 skills, 10 MCP servers",
           "skills-2mb": "200 skills, 10 MCP servers, 2 MB ~/.claude.json",
-          "backup-due": "200 skills, 10 MCP servers, hourly backup due"}
+          "backup-due": "200 skills, 10 MCP servers, hourly backup due",
+          "prepare-control": "200 skills, 10 MCP servers, nothing due, backup-due's prepare step (control)"}
 ms = lambda s: f"{s * 1000:.3f}"
 lines = []
 p = lines.append
@@ -383,6 +397,22 @@ for scenario in E["SCENARIOS"].split():
           f"{ms(statistics.mean(h))} ± {ms(statistics.stdev(h))} | {ms(min(h))} | "
           f"{ratio:.2f}× | {mratio:.2f}× | {calls if calls is not None else ''} | {verdict} |")
 p("")
+medians = {}
+for scenario in E["SCENARIOS"].split():
+    hook = []
+    for path in sorted(glob.glob(os.path.join(json_dir, f"{scenario}-*.json"))):
+        for r in json.load(open(path))["results"]:
+            if r["command"] == "hook":
+                hook.extend(r["times"])
+    if hook:
+        medians[scenario] = statistics.median(hook)
+if "backup-due" in medians and "prepare-control" in medians:
+    p(f"The hand-off's own cost (backup-due median − control median, same prepare step): "
+      f"{(medians['backup-due'] - medians['prepare-control']) * 1000:+.3f} ms.")
+    if "skills" in medians:
+        p(f"The prepare step's cost to the hook (control median − skills median): "
+          f"{(medians['prepare-control'] - medians['skills']) * 1000:+.3f} ms.")
+    p("")
 for scenario, name, text in straces:
     p(f"<details><summary>strace -c -f, {labels[scenario]}, {name}</summary>")
     p("")
