@@ -45,5 +45,6 @@ pub mod redact;
 pub mod retention;
 pub mod runbook_scripts;
 pub mod runner;
+pub mod sha256;
 pub mod store;
 pub mod wrap;

@@ -57,8 +57,10 @@ const HEALTH_READ_CAP: u64 = 16 * 1024 * 1024;
 /// A session's bucket, 0–99: SHA-256 of the session id, first 8 bytes big-endian, mod 100.
 #[must_use]
 pub fn bucket(session_id: &str) -> u64 {
-    let hex = sha256_hex(session_id.as_bytes());
-    u64::from_str_radix(&hex[..16], 16).unwrap_or(0) % 100
+    let digest = crate::sha256::small(session_id.as_bytes());
+    u64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ]) % 100
 }
 
 /// `.claude/canary.json` as written (the runbook's shape).

@@ -47,6 +47,20 @@ fn pass() -> Health {
     })
 }
 
+/// The bucket is the documented "SHA-256 of the id, first 8 bytes big-endian, mod 100".
+#[test]
+fn the_bucket_is_the_documented_hash() {
+    for id in ["0b7c1f00-5f0e-4b7e-9d1a-000000000001", "abc", ""] {
+        let hex = sha256_hex(id.as_bytes());
+        assert_eq!(
+            bucket(id),
+            u64::from_str_radix(&hex[..16], 16).unwrap() % 100
+        );
+    }
+    // sha256("abc") = ba7816bf8f01cfea…: 0xba7816bf8f01cfea mod 100.
+    assert_eq!(bucket("abc"), 0xba78_16bf_8f01_cfea % 100);
+}
+
 #[test]
 fn buckets_are_stable_and_shares_match_each_stage() {
     assert_eq!(bucket("abc"), bucket("abc"));

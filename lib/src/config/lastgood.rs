@@ -126,7 +126,11 @@ fn shell_quote(word: &str) -> String {
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
+    let digest: [u8; 32] = if bytes.len() <= crate::sha256::SMALL {
+        crate::sha256::small(bytes)
+    } else {
+        Sha256::digest(bytes).into()
+    };
     let mut out = String::with_capacity(64);
     for byte in &digest {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
