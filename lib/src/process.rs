@@ -177,10 +177,11 @@ pub fn yield_to_foreground() {
 /// plain `fork` and `execv`, with only async-signal-safe calls between them. The child is never
 /// reaped by the hook: the hook exits right after and init adopts it.
 ///
-/// In a hook process ([`defer_hand_offs`]) the fork waits for [`run_hand_offs`], the runner's
-/// last step after the records and the reply are written: a fork marks every page of the hook
-/// copy-on-write, and each page the hook then touches costs a fault (≈ 60 of them, ≈ 0.3 ms, on
-/// SessionStart). The checks that can fail are made here, at once.
+/// In a hook process ([`defer_hand_offs`]) the start waits for [`run_hand_offs`], which the
+/// runner calls once the records are written, just before the reply: where it is a `fork`, a
+/// fork marks every page of the hook copy-on-write, and each page the hook then touches costs a
+/// fault (≈ 60 of them, ≈ 0.3 ms, on SessionStart). The checks that can fail are made here, at
+/// once.
 pub fn spawn_detached(
     program: &std::path::Path,
     arguments: &[&std::ffi::OsStr],
