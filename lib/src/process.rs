@@ -173,9 +173,9 @@ pub fn yield_to_foreground() {
 /// Not `std::process::Command`: glibc's `posix_spawn` makes the hook wait while the child
 /// resets every signal handler and execs (≈ 0.3 ms on the benchmark machine), and the child
 /// would run at normal priority until its own `main`. On Linux x86-64 the child shares the
-/// hook's memory until its `execve` and the hook does not wait for it (the private `shared` module); elsewhere a
-/// plain `fork` and `execv`, with only async-signal-safe calls between them. The child is never
-/// reaped by the hook: the hook exits right after and init adopts it.
+/// hook's memory until its `execve` and the hook does not wait for it (the private module
+/// `shared`); elsewhere a plain `fork` and `execv`, with only async-signal-safe calls between
+/// them. The child is never reaped by the hook: the hook exits right after and init adopts it.
 ///
 /// In a hook process ([`defer_hand_offs`]) the start waits for [`run_hand_offs`], which the
 /// runner calls once the records are written, just before the reply: where it is a `fork`, a
