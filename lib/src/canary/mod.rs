@@ -463,7 +463,7 @@ fn watch_triggers(
             return;
         }
     };
-    let Some(trigger) = rollback::crossed(&rollup, accepted, (env.slo_target)()) else {
+    let Some(trigger) = rollback::crossed(&rollup, accepted, env.slo_target) else {
         return;
     };
     match rollback::roll_back(paths, &trigger, now, env.restore) {

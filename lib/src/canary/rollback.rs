@@ -329,10 +329,16 @@ fn fold(rollup: &mut Rollup, accepted: &Accepted, line: &[u8]) {
     }
 }
 
-/// The first trigger the rollup crosses, if any.
+/// The first trigger the rollup crosses, if any. `slo_target` (clamped to 0–1) is asked only
+/// when the canary has failures: with none, no error budget is spent, and a healthy run does
+/// not read the policy file for it.
 #[must_use]
 #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-pub fn crossed(rollup: &Rollup, accepted: &Accepted, slo_target: f64) -> Option<Trigger> {
+pub fn crossed(
+    rollup: &Rollup,
+    accepted: &Accepted,
+    slo_target: &dyn Fn() -> f64,
+) -> Option<Trigger> {
     let n = rollup.canary();
     if rollup.criticals.len() >= CRITICAL_COUNT {
         return Some(Trigger {
@@ -402,6 +408,10 @@ pub fn crossed(rollup: &Rollup, accepted: &Accepted, slo_target: f64) -> Option<
             ),
         });
     }
+    if n.failures == 0 {
+        return None;
+    }
+    let slo_target = slo_target().clamp(0.0, 1.0);
     let budget = (1.0 - slo_target) * n.runs as f64;
     if n.failures as f64 > budget {
         return Some(Trigger {

@@ -469,7 +469,7 @@ mod rollback_tests {
     #[test]
     fn each_trigger_and_its_threshold() {
         let a = at(10, t0());
-        let none = |r: &Rollup| rollback::crossed(r, &a, 0.99).map(|t| t.name);
+        let none = |r: &Rollup| rollback::crossed(r, &a, &|| 0.99).map(|t| t.name);
         assert_eq!(
             none(&canary_numbers(100, 1, 100, 5)),
             None,
@@ -489,11 +489,11 @@ mod rollback_tests {
         assert_eq!(none(&r), None);
         let mut r = canary_numbers(0, 0, 0, 0);
         r.cohorts.get_mut("canary").unwrap().max_estimated = Some(45_000);
-        let t = rollback::crossed(&r, &a, 0.99).unwrap();
+        let t = rollback::crossed(&r, &a, &|| 0.99).unwrap();
         assert_eq!(t.name, "initial_tokens_stage");
         assert!(t.message.contains("(estimated)"), "{}", t.message);
         r.cohorts.get_mut("canary").unwrap().max_measured = Some(50_001);
-        let t = rollback::crossed(&r, &a, 0.99).unwrap();
+        let t = rollback::crossed(&r, &a, &|| 0.99).unwrap();
         assert_eq!(t.name, "initial_tokens");
         assert!(t.message.contains("(measured)"), "{}", t.message);
         // The error budget with a stricter SLO than the stage's error rate.
@@ -502,8 +502,43 @@ mod rollback_tests {
             ..at(10, t0())
         };
         assert_eq!(
-            rollback::crossed(&canary_numbers(100, 2, 100, 0), &loose, 0.99).map(|t| t.name),
+            rollback::crossed(&canary_numbers(100, 2, 100, 0), &loose, &|| 0.99).map(|t| t.name),
             Some("error_budget")
+        );
+    }
+
+    /// The SLO target (a read of the policy file in the hooks) is asked only when the canary
+    /// has failures, and a target outside 0–1 is clamped, not a budget below zero.
+    #[test]
+    fn the_slo_target_is_asked_only_for_failures() {
+        let loose = Accepted {
+            error_rate: 0.5,
+            ..at(10, t0())
+        };
+        let asked = std::cell::Cell::new(0);
+        let target = || {
+            asked.set(asked.get() + 1);
+            0.99
+        };
+        assert_eq!(
+            rollback::crossed(&canary_numbers(100, 0, 100, 0), &loose, &target),
+            None
+        );
+        assert_eq!(asked.get(), 0, "no failures: not asked");
+        assert_eq!(
+            rollback::crossed(&canary_numbers(100, 2, 100, 0), &loose, &target).map(|t| t.name),
+            Some("error_budget")
+        );
+        assert_eq!(asked.get(), 1);
+        assert_eq!(
+            rollback::crossed(&canary_numbers(100, 1, 100, 0), &loose, &|| 1.5).map(|t| t.name),
+            Some("error_budget"),
+            "clamped to 1: any failure spends the whole budget"
+        );
+        assert_eq!(
+            rollback::crossed(&canary_numbers(100, 2, 100, 0), &loose, &|| -3.0),
+            None,
+            "clamped to 0: the budget is every run"
         );
     }
 
