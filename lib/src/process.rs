@@ -145,8 +145,8 @@ pub fn kill_group(pgid: u32, signal: GroupSignal) -> bool {
 }
 
 /// Makes this process (on Linux: this thread) yield the CPU to everything else: `SCHED_IDLE` on
-/// Linux, nice 19 elsewhere. For the work a hook starts detached ([`spawn_detached`] calls it in
-/// the child before `execv`): on a small machine the hook that started it — and Claude Code's
+/// Linux, nice 19 elsewhere. For the work a hook starts detached ([`spawn_detached`]'s child does
+/// this before `execv`; on Linux x86-64 as the same raw system call): on a small machine the hook that started it — and Claude Code's
 /// own start-up — must not wait behind it. Two system calls at most, safe between `fork` and
 /// `exec`. Best effort; a failure changes nothing.
 pub fn yield_to_foreground() {
@@ -323,25 +323,14 @@ mod shared {
     /// Bytes of the child's stack; it makes a handful of calls without locals of any size.
     const STACK: usize = 16 * 1024;
 
-    // x86-64 system call numbers.
-    const SYS_CLOSE: usize = 3;
-    const SYS_RT_SIGACTION: usize = 13;
-    const SYS_SCHED_YIELD: usize = 24;
-    const SYS_DUP2: usize = 33;
-    const SYS_EXECVE: usize = 59;
-    const SYS_EXIT: usize = 60;
-    const SYS_SETPGID: usize = 109;
-    const SYS_SCHED_SETSCHEDULER: usize = 144;
-    const SYS_OPENAT: usize = 257;
-
     /// One system call, four arguments; the kernel's return value (`-errno` on failure).
     ///
     /// # Safety
     ///
     /// The arguments must be valid for system call `n`.
     #[inline]
-    unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
-        let ret: isize;
+    unsafe fn syscall4(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> i64 {
+        let ret: i64;
         // SAFETY: the x86-64 Linux system call convention: number in rax, arguments in rdi,
         // rsi, rdx, r10; rcx and r11 clobbered; no stack use. The caller vouches for the
         // arguments.
@@ -368,10 +357,10 @@ mod shared {
         // pointer passed below is a leaked or static NUL-terminated string, array or struct.
         unsafe {
             let spawn = &*arg.cast::<Spawn>();
-            syscall4(SYS_SETPGID, 0, 0, 0, 0);
+            syscall4(libc::SYS_setpgid, 0, 0, 0, 0);
             let at_fdcwd = (libc::AT_FDCWD as isize).cast_unsigned();
             let null = syscall4(
-                SYS_OPENAT,
+                libc::SYS_openat,
                 at_fdcwd,
                 c"/dev/null".as_ptr() as usize,
                 libc::O_RDWR as usize,
@@ -379,14 +368,14 @@ mod shared {
             );
             if let Ok(null) = usize::try_from(null) {
                 for fd in 0..3 {
-                    syscall4(SYS_DUP2, null, fd, 0, 0);
+                    syscall4(libc::SYS_dup2, null, fd, 0, 0);
                 }
                 if null > 2 {
-                    syscall4(SYS_CLOSE, null, 0, 0, 0);
+                    syscall4(libc::SYS_close, null, 0, 0, 0);
                 }
             }
             syscall4(
-                SYS_SCHED_SETSCHEDULER,
+                libc::SYS_sched_setscheduler,
                 0,
                 libc::SCHED_IDLE as usize,
                 (&raw const IDLE_PARAM) as usize,
@@ -395,22 +384,22 @@ mod shared {
             // Idle only now that the hook's pipes are released: Claude Code waits for their
             // end. A task that makes itself idle keeps its CPU until the next scheduler tick
             // (up to 4 ms here): the hook, which may share that CPU, gets it back at once.
-            syscall4(SYS_SCHED_YIELD, 0, 0, 0, 0);
+            syscall4(libc::SYS_sched_yield, 0, 0, 0, 0);
             syscall4(
-                SYS_RT_SIGACTION,
+                libc::SYS_rt_sigaction,
                 libc::SIGPIPE as usize,
                 (&raw const DEFAULT_ACTION) as usize,
                 0,
                 8,
             );
             syscall4(
-                SYS_EXECVE,
+                libc::SYS_execve,
                 *spawn.argv as usize,
                 spawn.argv as usize,
                 spawn.envp as usize,
                 0,
             );
-            syscall4(SYS_EXIT, 127, 0, 0, 0);
+            syscall4(libc::SYS_exit, 127, 0, 0, 0);
         }
         127
     }
