@@ -44,25 +44,15 @@ done
 
 HYPERFINE=$(command -v hyperfine || true)
 [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]] && HYPERFINE="$HOME/.cargo/bin/hyperfine"
-[[ -n "$HYPERFINE" ]] || { echo "backup.sh: needs hyperfine (cargo install hyperfine --locked)" >&2; exit 1; }
+[[ -n "$HYPERFINE" ]] || { echo "backup.sh: needs hyperfine (cargo install hyperfine@1.20.0 --locked)" >&2; exit 1; }
 TRUE_BIN=/bin/true
 [[ -x "$TRUE_BIN" ]] || TRUE_BIN=/usr/bin/true
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [[ -z "$BIN_DIR" ]]; then
-    if [[ "$(uname -s)" == Linux ]]; then
-        TRIPLE="$(uname -m)-unknown-linux-gnu"
-        if [[ "$SKIP_BUILD" -eq 0 ]]; then
-            (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-                cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks \
-                --bin ctxopt-session-start --bin ctxopt)
-        fi
-        BIN_DIR="$TARGET_DIR/$TRIPLE/release"
-    else
-        [[ "$SKIP_BUILD" -eq 0 ]] && (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks \
-            --bin ctxopt-session-start --bin ctxopt)
-        BIN_DIR="$TARGET_DIR/release"
-    fi
+    # The way install/install.sh builds (benches/common.sh).
+    # shellcheck source=benches/common.sh
+    source "$ROOT/benches/common.sh"
+    bench_build "$ROOT" "$SKIP_BUILD" ctxopt-session-start ctxopt || exit 1
 fi
 HOOK="$BIN_DIR/ctxopt-session-start"
 CTXOPT="$BIN_DIR/ctxopt"

@@ -3,9 +3,9 @@
 # then the snapshot check and the in-flight marker) and `ctxopt-post-tool-use` (the repair
 # check), each against /bin/true on the same input.
 #
-#   benches/guard.sh [--runs N] [--rounds K] [--warmup N] [--out FILE] [--skip-build]
+#   benches/guard.sh [--runs N] [--rounds K] [--warmup N] [--out FILE] [--skip-build] [--keep]
 #
-# Builds the hooks in release mode (statically linked on Linux gnu, as the installer does),
+# Builds the hooks in release mode (statically linked on Linux, as the installer does),
 # makes a temporary HOME and a project with the files the guard watches (settings, local
 # settings, .mcp.json, ctxopt.json, three hook scripts, a 64 KB ~/.claude.json), runs one
 # SessionStart so the accepted state exists, then times in K interleaved rounds:
@@ -14,17 +14,19 @@
 #   pre  Bash, 1 KB, writes         (parsed, targets normalised; snapshot check)
 #   post Bash, 1 KB                 (the repair check: stats, nothing changed)
 #   post with a 50 MB transcript    (the context size read from the transcript's tail)
-#   pre Bash `ls -la` and post Bash 1 KB again in a copy of the project with a canary running
-#   (`.claude/canary.json` at 10%, accepted by the first hook run): every run also folds the
-#   new metrics lines into the canary rollup and checks the rollback triggers
-# Budget (issue 4): each median <= 1.25 x the median of /bin/true.
+#   pre Bash `ls -la`, pre Bash 1 KB and post Bash 1 KB again in a copy of the project with a
+#   canary running (`.claude/canary.json` at 10%, accepted by the first hook run): every run
+#   also folds the new metrics lines into the canary rollup and checks the rollback triggers
+# Budget (issues 4 and 6): each median <= 1.25 x the median of /bin/true.
+# --keep leaves the temporary HOME and projects in place (the path goes to stderr), for strace
+# or perf of one case afterwards.
 #
-# Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, cargo.
+# Needs hyperfine >= 1.16 (`cargo install hyperfine@1.20.0 --locked`), python3, cargo.
 # Never called by the tests or CI: process timings on shared runners are noise.
 set -euo pipefail
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +35,7 @@ ROUNDS=30
 WARMUP=20
 OUT="$ROOT/target/bench/guard.md"
 SKIP_BUILD=0
+KEEP=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
@@ -40,6 +43,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP=${2:?--warmup needs a value}; shift 2 ;;
         --out) OUT=${2:?--out needs a value}; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
+        --keep) KEEP=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "guard.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -56,35 +60,26 @@ rm -f "$JSON_DIR"/*.json
 HYPERFINE=$(command -v hyperfine || true)
 [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]] && HYPERFINE="$HOME/.cargo/bin/hyperfine"
 if [[ -z "$HYPERFINE" ]] || ! "$HYPERFINE" --help | grep -q -- '--input'; then
-    echo "guard.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine --locked" >&2
+    echo "guard.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine@1.20.0 --locked" >&2
     exit 1
 fi
 TRUE_BIN=/bin/true
 [[ -x "$TRUE_BIN" ]] || TRUE_BIN=/usr/bin/true
 
 # ---- build ---------------------------------------------------------------------------------
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BINS=(--bin ctxopt-pre-tool-use --bin ctxopt-post-tool-use --bin ctxopt-session-start)
-if [[ "$(uname -s)" == Linux ]]; then
-    TRIPLE="$(uname -m)-unknown-linux-gnu"
-    BUILD=static
-    if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-            cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks "${BINS[@]}")
-    fi
-    BIN_DIR="$TARGET_DIR/$TRIPLE/release"
-else
-    BUILD=dynamic
-    [[ "$SKIP_BUILD" -eq 0 ]] && (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks "${BINS[@]}")
-    BIN_DIR="$TARGET_DIR/release"
-fi
-for b in ctxopt-pre-tool-use ctxopt-post-tool-use ctxopt-session-start; do
-    [[ -x "$BIN_DIR/$b" ]] || { echo "guard.sh: missing $BIN_DIR/$b (build first)" >&2; exit 1; }
-done
+# The way install/install.sh builds (benches/common.sh): static musl where that Rust target is
+# installed, else static glibc. `ctxopt` for SessionStart's hand-offs (the hourly backup).
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+bench_build "$ROOT" "$SKIP_BUILD" ctxopt-pre-tool-use ctxopt-post-tool-use ctxopt-session-start ctxopt || exit 1
 
 # ---- temporary HOME and project ------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctxopt-guard-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+if [[ "$KEEP" -eq 1 ]]; then
+    echo "guard.sh: keeping the bench HOME and projects in $WORK" >&2
+else
+    trap 'rm -rf "$WORK"' EXIT
+fi
 P="$WORK/project"
 mkdir -p "$WORK/home/.claude" "$P/.claude/hooks"
 echo '{"model": "opus", "permissions": {"allow": ["Read"]}}' >"$P/.claude/settings.json"
@@ -158,7 +153,7 @@ open(f"{work}/post-50mb.json", "w").write(json.dumps(d))
 PY
 printf '{%s,"hook_event_name":"SessionStart","source":"startup"}' "$(common)" >"$WORK/start.json"
 # The canary project's inputs: the same, with its own cwd.
-for name in start pre-ls post-1kb; do
+for name in start pre-ls pre-1kb post-1kb; do
     python3 - "$WORK/$name.json" "$WORK/$name-canary.json" "$P" "$PC" <<'PY'
 import json, sys
 src, dst, p, pc = sys.argv[1:5]
@@ -181,7 +176,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 LOAD_BEFORE=$(loadavg)
 PER_ROUND=$(((RUNS + ROUNDS - 1) / ROUNDS))
 [[ "$PER_ROUND" -ge 2 ]] || PER_ROUND=2
-CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use" "post-50mb:ctxopt-post-tool-use" "pre-ls-canary:ctxopt-pre-tool-use" "post-1kb-canary:ctxopt-post-tool-use")
+CASES=("pre-read:ctxopt-pre-tool-use" "pre-ls:ctxopt-pre-tool-use" "pre-1kb:ctxopt-pre-tool-use" "post-1kb:ctxopt-post-tool-use" "post-50mb:ctxopt-post-tool-use" "pre-ls-canary:ctxopt-pre-tool-use" "pre-1kb-canary:ctxopt-pre-tool-use" "post-1kb-canary:ctxopt-post-tool-use")
 for case in "${CASES[@]}"; do
     name=${case%%:*}
     bin=${case#*:}
@@ -229,6 +224,7 @@ labels = {
     "post-1kb": f"PostToolUse, Bash {E['BYTES_1KB']} B (repair check)",
     "post-50mb": "PostToolUse with a 50 MB transcript (tail read)",
     "pre-ls-canary": "PreToolUse, Bash `ls -la`, canary running (rollup)",
+    "pre-1kb-canary": f"PreToolUse, Bash {E['BYTES_1KB']} B that writes, canary running (rollup)",
     "post-1kb-canary": f"PostToolUse, Bash {E['BYTES_1KB']} B, canary running (rollup)",
 }
 ms = lambda s: f"{s * 1000:.3f}"
@@ -244,7 +240,7 @@ p(f"- FAIL lines in hook_execution.log: {E['FAILS']}; denials audited: {E['DENIE
 p("")
 p("| case | /bin/true median ms | hook median ms | ratio | min ratio | budget |")
 p("|---|---:|---:|---:|---:|---|")
-for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb", "post-50mb", "pre-ls-canary", "post-1kb-canary"):
+for name in ("pre-read", "pre-ls", "pre-1kb", "post-1kb", "post-50mb", "pre-ls-canary", "pre-1kb-canary", "post-1kb-canary"):
     t, h = [], []
     for path in sorted(glob.glob(os.path.join(json_dir, f"{name}-*.json"))):
         for r in json.load(open(path))["results"]:

@@ -11,7 +11,7 @@
 # process group, appends a hook_execution and a hook_latency record and a hook_execution.log
 # line. Overhead = median(runner) - median(/bin/true); budget: <= 1 ms (issue 4).
 #
-# Needs hyperfine >= 1.16 (for --input; `cargo install hyperfine --locked`), python3, cargo.
+# Needs hyperfine >= 1.16 (for --input; `cargo install hyperfine@1.20.0 --locked`), python3, cargo.
 # Never called by the tests or CI: process timings on shared runners are noise.
 set -euo pipefail
 
@@ -64,7 +64,7 @@ if [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]]; then
     HYPERFINE="$HOME/.cargo/bin/hyperfine"
 fi
 if [[ -z "$HYPERFINE" ]] || ! "$HYPERFINE" --help | grep -q -- '--input'; then
-    echo "run-overhead.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine --locked" >&2
+    echo "run-overhead.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine@1.20.0 --locked" >&2
     exit 1
 fi
 command -v python3 >/dev/null || { echo "run-overhead.sh: needs python3" >&2; exit 1; }
@@ -74,23 +74,12 @@ TRUE_BIN=/bin/true
 FIXTURE="$ROOT/fixtures/hooks/PreToolUse/bash.json"
 
 # ---- build ---------------------------------------------------------------------------------
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-if [[ "$(uname -s)" == Linux ]]; then
-    TRIPLE="$(uname -m)-unknown-linux-gnu"
-    BUILD="static"
-    if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        echo "==> RUSTFLAGS=\"-C target-feature=+crt-static -C relocation-model=static\" cargo build --release --locked --target $TRIPLE --bin ctxopt-run" >&2
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-            cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks --bin ctxopt-run)
-    fi
-    RUNNER="$TARGET_DIR/$TRIPLE/release/ctxopt-run"
-else
-    BUILD="dynamic"
-    if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks --bin ctxopt-run)
-    fi
-    RUNNER="$TARGET_DIR/release/ctxopt-run"
-fi
+# The way install/install.sh builds: static musl where that Rust target is installed, else
+# static glibc (benches/common.sh).
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+bench_build "$ROOT" "$SKIP_BUILD" ctxopt-run || exit 1
+RUNNER="$BIN_DIR/ctxopt-run"
 [[ -x "$RUNNER" ]] || { echo "run-overhead.sh: missing $RUNNER (build first)" >&2; exit 1; }
 
 # ---- temporary HOME and project ------------------------------------------------------------

@@ -10,7 +10,7 @@
 # interleaved rounds), and measures each hook's peak RSS on a ~1 KB input. Prints a markdown
 # report and writes it to FILE.
 #
-# Needs hyperfine >= 1.16 (for --input; `cargo install hyperfine --locked`), python3, cargo,
+# Needs hyperfine >= 1.16 (for --input; `cargo install hyperfine@1.20.0 --locked`), python3, cargo,
 # and /usr/bin/time (GNU time on Linux, BSD time on macOS) for an exact peak RSS.
 # Never called by the tests or CI: process timings on shared runners are noise.
 # Results and the reading of them: BENCHMARKS.md.
@@ -72,7 +72,7 @@ if [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]]; then
     HYPERFINE="$HOME/.cargo/bin/hyperfine"
 fi
 if [[ -z "$HYPERFINE" ]] || ! "$HYPERFINE" --help | grep -q -- '--input'; then
-    echo "run.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine --locked" >&2
+    echo "run.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine@1.20.0 --locked" >&2
     exit 1
 fi
 command -v python3 >/dev/null || { echo "run.sh: needs python3" >&2; exit 1; }

@@ -34,7 +34,7 @@
 # --scenario NAME   skills, skills-2mb, backup-due or prepare-control (repeatable; default all)
 # --keep            keep the temporary HOME and project (for perf, strace); prints where
 #
-# Needs hyperfine >= 1.16 (`cargo install hyperfine --locked`), python3, strace (optional).
+# Needs hyperfine >= 1.16 (`cargo install hyperfine@1.20.0 --locked`), python3, strace (optional).
 # Never called by the tests or CI: process timings on shared runners are noise.
 set -euo pipefail
 
@@ -87,7 +87,7 @@ rm -f "$JSON_DIR"/*.json "$JSON_DIR"/*.log "$JSON_DIR"/*.strace
 HYPERFINE=$(command -v hyperfine || true)
 [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]] && HYPERFINE="$HOME/.cargo/bin/hyperfine"
 if [[ -z "$HYPERFINE" ]] || ! "$HYPERFINE" --help | grep -q -- '--input'; then
-    echo "session-start.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine --locked" >&2
+    echo "session-start.sh: needs hyperfine >= 1.16 (with --input): cargo install hyperfine@1.20.0 --locked" >&2
     exit 1
 fi
 STRACE=$(command -v strace || true)
@@ -95,21 +95,14 @@ TRUE_BIN=/bin/true
 [[ -x "$TRUE_BIN" ]] || TRUE_BIN=/usr/bin/true
 
 # ---- build ---------------------------------------------------------------------------------
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [[ -n "$BIN_DIR" ]]; then
     BUILD="given ($BIN_DIR)"
-elif [[ "$(uname -s)" == Linux ]]; then
-    TRIPLE="$(uname -m)-unknown-linux-gnu"
-    BUILD=static
-    if [[ "$SKIP_BUILD" -eq 0 ]]; then
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-            cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks --bin ctxopt-session-start --bin ctxopt)
-    fi
-    BIN_DIR="$TARGET_DIR/$TRIPLE/release"
 else
-    BUILD=dynamic
-    [[ "$SKIP_BUILD" -eq 0 ]] && (cd "$ROOT" && cargo build --release --locked -p ctxopt-hooks --bin ctxopt-session-start --bin ctxopt)
-    BIN_DIR="$TARGET_DIR/release"
+    # The way install/install.sh builds: static musl where that Rust target is installed, else
+    # static glibc (benches/common.sh).
+    # shellcheck source=benches/common.sh
+    source "$ROOT/benches/common.sh"
+    bench_build "$ROOT" "$SKIP_BUILD" ctxopt-session-start ctxopt || exit 1
 fi
 HOOK="$BIN_DIR/ctxopt-session-start"
 [[ -x "$HOOK" ]] || { echo "session-start.sh: missing $HOOK (build first)" >&2; exit 1; }

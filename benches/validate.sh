@@ -12,7 +12,7 @@
 #   discovery: `ctxopt validate` (no paths: what a user runs; the managed file is not in
 #              /etc/claude-code, so discovery cannot see it — this script never writes there)
 #   named:     `ctxopt validate <every generated file>` (the managed file included)
-# Needs hyperfine (`cargo install hyperfine --locked`) and cargo. Never called by the tests or
+# Needs hyperfine (`cargo install hyperfine@1.20.0 --locked`) and cargo. Never called by the tests or
 # CI: process timings on shared runners are noise. Results: BENCHMARKS.md.
 set -euo pipefail
 
@@ -56,7 +56,7 @@ HYPERFINE=$(command -v hyperfine || true)
 if [[ -z "$HYPERFINE" && -x "$HOME/.cargo/bin/hyperfine" ]]; then
     HYPERFINE="$HOME/.cargo/bin/hyperfine"
 fi
-[[ -n "$HYPERFINE" ]] || { echo "validate.sh: needs hyperfine: cargo install hyperfine --locked" >&2; exit 1; }
+[[ -n "$HYPERFINE" ]] || { echo "validate.sh: needs hyperfine: cargo install hyperfine@1.20.0 --locked" >&2; exit 1; }
 
 # ---- 1. the binary ---------------------------------------------------------------------------
 if [[ -z "$BIN" ]]; then

@@ -47,15 +47,25 @@ Options:
                  Without PROJECT_DIR: remove the four binaries from PREFIX.
   -h, --help     show this help
 
-Build: on Linux x86_64/aarch64 with glibc the binaries are linked statically
-  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target <arch>-unknown-linux-gnu
-(a static hook starts about as fast as /bin/true; a dynamic one takes ~1.35x as long).
-Elsewhere, or if that fails, a plain `cargo build --release --locked` is used.
+Build: on Linux x86_64/aarch64 the binaries are linked statically, in this order:
+  1. against musl, when the Rust target <arch>-unknown-linux-musl is installed (with rustup
+     present and the target missing, `rustup target add` is tried first):
+       RUSTFLAGS="-C relocation-model=static" cargo build --release --locked --target <arch>-unknown-linux-musl
+     A musl hook starts in about a quarter of glibc's start-up (no CPU-feature probing,
+     which costs a VM exit per `cpuid` on virtual machines; BENCHMARKS.md).
+  2. against glibc (on glibc hosts):
+       RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target <arch>-unknown-linux-gnu
+  3. a plain `cargo build --release --locked` (dynamic; also the build on macOS).
+Each falls back to the next if it fails.
 
 Environment:
   CTXOPT_SKIP_BUILD=1   do not build; install prebuilt binaries from CTXOPT_BIN_DIR
   CTXOPT_BIN_DIR=DIR    directory holding the five prebuilt binaries (with CTXOPT_SKIP_BUILD=1)
   CARGO_TARGET_DIR      honoured when building
+  CTXOPT_LIBC=gnu       skip the musl build (no `rustup target add` either)
+  CC_<arch>_unknown_linux_musl
+                        C compiler for the C parts of dependencies in the musl build
+                        (default: musl-gcc if on PATH, else cc)
 
 Exit status: 0 ok, 2 could not run.
 EOF
@@ -125,7 +135,7 @@ parse_args() {
 	fi
 }
 
-# The Rust target to build statically for, when this host supports it.
+# The glibc Rust target to build statically for, when this host supports it.
 static_triple() {
 	[[ "$(uname -s)" == Linux ]] || return 1
 	local arch
@@ -136,6 +146,25 @@ static_triple() {
 	esac
 	getconf GNU_LIBC_VERSION >/dev/null 2>&1 || return 1
 	printf '%s-unknown-linux-gnu\n' "$arch"
+}
+
+# The musl Rust target to build statically for: Linux x86_64/aarch64, unless CTXOPT_LIBC=gnu.
+musl_triple() {
+	[[ "${CTXOPT_LIBC:-}" != gnu ]] || return 1
+	[[ "$(uname -s)" == Linux ]] || return 1
+	local arch
+	arch="$(uname -m)"
+	case "$arch" in
+	x86_64 | aarch64) printf '%s-unknown-linux-musl\n' "$arch" ;;
+	*) return 1 ;;
+	esac
+}
+
+# Whether rustc has the standard library for target $1.
+has_target() {
+	local dir
+	dir="$(rustc --print target-libdir --target "$1" 2>/dev/null)" || return 1
+	compgen -G "$dir/libstd-*.rlib" >/dev/null
 }
 
 target_dir() {
@@ -152,11 +181,34 @@ build_plan() {
 	local triple
 	if skip_build; then
 		printf 'no build (CTXOPT_SKIP_BUILD=1): use the binaries in %s\n' "${CTXOPT_BIN_DIR:-<CTXOPT_BIN_DIR unset>}"
-	elif triple="$(static_triple)"; then
+		return
+	fi
+	if triple="$(musl_triple)"; then
+		printf 'build in %s: RUSTFLAGS="-C relocation-model=static" cargo build --release --locked --target %s (rustup target add %s first if missing)\n' "$REPO" "$triple" "$triple"
+		printf '  if that fails: '
+	fi
+	if triple="$(static_triple)"; then
 		printf 'build in %s: RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target %s (plain cargo build --release --locked if that fails)\n' "$REPO" "$triple"
 	else
 		printf 'build in %s: cargo build --release --locked\n' "$REPO"
 	fi
+}
+
+# The static musl build; sets BUILT on success.
+build_musl() {
+	local triple="$1"
+	if ! has_target "$triple"; then
+		command -v rustup >/dev/null 2>&1 || return 1
+		step "adding the Rust target $triple (rustup target add; CTXOPT_LIBC=gnu skips this)"
+		rustup target add "$triple" || return 1
+	fi
+	local cc_var="CC_${triple//-/_}"
+	local cc="${!cc_var:-}"
+	[[ -n $cc ]] || cc="$(command -v musl-gcc || printf cc)"
+	step "building static release binaries for $triple"
+	(cd -- "$REPO" && env "$cc_var=$cc" RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C relocation-model=static" \
+		cargo build --release --locked --target "$triple") || return 1
+	BUILT="$(target_dir)/$triple/release"
 }
 
 # Builds the binaries and sets BUILT to the directory holding them.
@@ -169,6 +221,10 @@ build() {
 	fi
 	command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://rustup.rs) or use CTXOPT_SKIP_BUILD=1 CTXOPT_BIN_DIR=DIR"
 	local triple
+	if triple="$(musl_triple)"; then
+		build_musl "$triple" && return
+		warn "the static musl build failed; trying glibc (set CTXOPT_LIBC=gnu to skip musl)"
+	fi
 	if triple="$(static_triple)"; then
 		step "building static release binaries for $triple"
 		if (cd -- "$REPO" && RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static -C relocation-model=static" \

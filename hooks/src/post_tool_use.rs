@@ -6,6 +6,10 @@
 
 use std::ffi::{c_char, c_int};
 
+/// A bump arena: the process lives for one decision (`ctxopt::arena`).
+#[global_allocator]
+static ALLOC: ctxopt::arena::Arena = ctxopt::arena::Arena::new();
+
 /// The process entry point, called by the C runtime.
 #[allow(unsafe_code)] // `no_mangle` exports the C `main`; nothing else is unsafe here.
 #[unsafe(no_mangle)]

@@ -7,6 +7,10 @@
 
 use std::ffi::{c_char, c_int};
 
+/// A bump arena: the process lives for one decision (`ctxopt::arena`).
+#[global_allocator]
+static ALLOC: ctxopt::arena::Arena = ctxopt::arena::Arena::new();
+
 /// The process entry point, called by the C runtime. The arguments are read through
 /// `std::env::args_os`, which works without the standard library's `main`.
 #[allow(unsafe_code)] // `no_mangle` exports the C `main`; nothing else is unsafe here.

@@ -22,6 +22,7 @@
 //! - [`wrap`] is `ctxopt-run`, the runner for the project's *other* hook commands (timeout,
 //!   retries, circuit breaker, records under each hook's own name), and `ctxopt hooks`.
 
+pub mod arena;
 pub mod backup;
 pub mod budget;
 pub mod canary;

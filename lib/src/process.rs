@@ -152,10 +152,21 @@ pub fn kill_group(pgid: u32, signal: GroupSignal) -> bool {
 pub fn yield_to_foreground() {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is this
-        // process.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } == 0 {
+        // SAFETY: sched_param is a plain C struct of integers (more fields on musl than on
+        // glibc), for which all zeroes is a valid value.
+        let param: libc::sched_param = unsafe { std::mem::zeroed() };
+        // The system call, not libc's wrapper: musl's `sched_setscheduler` is a stub that
+        // returns ENOSYS. SAFETY: `param` is a valid sched_param for the duration of the call;
+        // pid 0 is this process.
+        if unsafe {
+            libc::syscall(
+                libc::SYS_sched_setscheduler,
+                0,
+                libc::SCHED_IDLE,
+                &raw const param,
+            )
+        } == 0
+        {
             return;
         }
     }
