@@ -711,3 +711,193 @@ fn runbook_scripts_are_written_run_and_removed() {
     assert!(!monitor.exists());
     assert!(scripts.join("backup.sh").exists());
 }
+
+// ---- install.sh's build choice, with stand-ins for cargo, rustc and rustup --------------------
+
+/// A PATH directory whose `cargo`, `rustc` and `rustup` log their calls to `calls.log` (cargo
+/// also its `CC_*`, `RUSTFLAGS` and target) and act as told by files beside them: `rustlib/<T>`
+/// with a `libstd-*.rlib` is an installed target, `rustup-ok` lets `rustup target add` install
+/// one, `fail-<T>` makes the build for `<T>` fail. A build that succeeds puts copies of the test
+/// build's binaries where cargo would.
+fn fake_toolchain(env: &TestEnv) -> PathBuf {
+    let dir = env.tmp.path().join("fake-tools");
+    fs::create_dir_all(&dir).unwrap();
+    let bins = bin_dir();
+    let script = |name: &str, body: &str| {
+        let path = dir.join(name);
+        fs::write(
+            &path,
+            format!("#!/usr/bin/env bash\nFAKE={}\n{body}", dir.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(
+        "rustc",
+        r#"echo "rustc $*" >>"$FAKE/calls.log"
+[[ "$1 $2" == "--print target-libdir" && "$3" == --target ]] || exit 1
+echo "$FAKE/rustlib/$4/lib"
+"#,
+    );
+    script(
+        "rustup",
+        r#"echo "rustup $*" >>"$FAKE/calls.log"
+[[ -f "$FAKE/rustup-ok" && "$1 $2" == "target add" ]] || exit 1
+mkdir -p "$FAKE/rustlib/$3/lib" && touch "$FAKE/rustlib/$3/lib/libstd-fake.rlib"
+"#,
+    );
+    script(
+        "cargo",
+        &format!(
+            r#"target=""
+while (($#)); do [[ "$1" == --target ]] && target="$2"; shift; done
+cc=$(env | grep '^CC_' | sort | tr '\n' ' ')
+echo "cargo build target=${{target:-host}} cc=[$cc] rustflags=[$RUSTFLAGS]" >>"$FAKE/calls.log"
+[[ -n "$target" && -f "$FAKE/fail-$target" ]] && exit 101
+out="$CARGO_TARGET_DIR/${{target:+$target/}}release"
+mkdir -p "$out"
+for b in ctxopt ctxopt-session-start ctxopt-pre-tool-use ctxopt-post-tool-use ctxopt-run; do
+    cp "{bins}/$b" "$out/$b"
+done
+"#,
+            bins = bins.display()
+        ),
+    );
+    dir
+}
+
+/// `install.sh --prefix <tmp>/prefix PROJECT` with the fake toolchain first on PATH; returns
+/// the output and the calls the fake tools logged.
+fn run_build(env: &TestEnv, tools: &Path, extra_env: &[(&str, &str)]) -> (Output, String) {
+    let tmpdir = env.tmp.path().join("tmp");
+    fs::create_dir_all(&tmpdir).unwrap();
+    let path = format!("{}:{}", tools.display(), std::env::var("PATH").unwrap());
+    let mut cmd = script_command(env);
+    cmd.env("PATH", path)
+        .env("CARGO_TARGET_DIR", env.tmp.path().join("target"))
+        .env("TMPDIR", &tmpdir)
+        .env_remove("CTXOPT_SKIP_BUILD")
+        .env_remove("CTXOPT_LIBC")
+        .env_remove("RUSTFLAGS");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let prefix = env.tmp.path().join("prefix");
+    let out = cmd
+        .arg(script())
+        .arg("--prefix")
+        .arg(&prefix)
+        .arg(&env.project)
+        .output()
+        .unwrap();
+    let calls = fs::read_to_string(tools.join("calls.log")).unwrap_or_default();
+    (out, calls)
+}
+
+fn triples() -> (String, String) {
+    let arch = std::env::consts::ARCH;
+    (
+        format!("{arch}-unknown-linux-musl"),
+        format!("{arch}-unknown-linux-gnu"),
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn script_builds_static_musl_when_the_target_is_installed() {
+    let env = TestEnv::new();
+    let tools = fake_toolchain(&env);
+    let (musl, _) = triples();
+    fs::create_dir_all(tools.join(format!("rustlib/{musl}/lib"))).unwrap();
+    fs::write(tools.join(format!("rustlib/{musl}/lib/libstd-x.rlib")), "").unwrap();
+    let (out, calls) = run_build(&env, &tools, &[]);
+    assert_ok(&out);
+    let builds: Vec<&str> = calls.lines().filter(|l| l.starts_with("cargo")).collect();
+    assert_eq!(builds.len(), 1, "{calls}");
+    assert!(builds[0].contains(&format!("target={musl} ")), "{calls}");
+    assert!(
+        builds[0].contains("rustflags=[-C relocation-model=static]"),
+        "{calls}"
+    );
+    let cc_var = format!("CC_{}=", musl.replace('-', "_"));
+    assert!(
+        builds[0].contains(&cc_var),
+        "a C compiler for ring: {calls}"
+    );
+    assert!(
+        !calls.contains("rustup"),
+        "installed: no rustup call: {calls}"
+    );
+    assert!(env.tmp.path().join("prefix/ctxopt-pre-tool-use").is_file());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn script_adds_the_musl_target_with_rustup_when_missing() {
+    let env = TestEnv::new();
+    let tools = fake_toolchain(&env);
+    fs::write(tools.join("rustup-ok"), "").unwrap();
+    let (musl, _) = triples();
+    let (out, calls) = run_build(&env, &tools, &[]);
+    assert_ok(&out);
+    assert!(
+        calls.contains(&format!("rustup target add {musl}")),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!("cargo build target={musl} ")),
+        "{calls}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn script_falls_back_to_static_glibc_then_to_a_plain_build() {
+    let env = TestEnv::new();
+    let tools = fake_toolchain(&env);
+    fs::write(tools.join("rustup-ok"), "").unwrap();
+    let (musl, gnu) = triples();
+    fs::write(tools.join(format!("fail-{musl}")), "").unwrap();
+    let (out, calls) = run_build(&env, &tools, &[]);
+    assert_ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("static musl build failed"),
+        "{out:?}"
+    );
+    let builds: Vec<&str> = calls.lines().filter(|l| l.starts_with("cargo")).collect();
+    assert_eq!(builds.len(), 2, "{calls}");
+    assert!(builds[1].contains(&format!("target={gnu} ")), "{calls}");
+    assert!(
+        builds[1].contains("-C target-feature=+crt-static -C relocation-model=static"),
+        "{calls}"
+    );
+
+    // Both static builds fail: the plain one.
+    let env = TestEnv::new();
+    let tools = fake_toolchain(&env);
+    fs::write(tools.join(format!("fail-{musl}")), "").unwrap();
+    fs::write(tools.join(format!("fail-{gnu}")), "").unwrap();
+    let (out, calls) = run_build(&env, &tools, &[]);
+    assert_ok(&out);
+    let builds: Vec<&str> = calls.lines().filter(|l| l.starts_with("cargo")).collect();
+    assert_eq!(
+        builds.last().copied(),
+        Some("cargo build target=host cc=[] rustflags=[]"),
+        "{calls}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn script_skips_musl_with_ctxopt_libc_gnu() {
+    let env = TestEnv::new();
+    let tools = fake_toolchain(&env);
+    fs::write(tools.join("rustup-ok"), "").unwrap();
+    let (_, gnu) = triples();
+    let (out, calls) = run_build(&env, &tools, &[("CTXOPT_LIBC", "gnu")]);
+    assert_ok(&out);
+    assert!(!calls.contains("musl"), "{calls}");
+    let builds: Vec<&str> = calls.lines().filter(|l| l.starts_with("cargo")).collect();
+    assert_eq!(builds.len(), 1, "{calls}");
+    assert!(builds[0].contains(&format!("target={gnu} ")), "{calls}");
+}
