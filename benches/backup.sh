@@ -4,7 +4,7 @@
 #
 #   benches/backup.sh [--runs N] [--warmup N] [--skip-build] [--bin-dir DIR]
 #
-# Builds `ctxopt-session-start` and `ctxopt` in release mode (statically linked on Linux gnu,
+# Builds `ctxopt-session-start` and `ctxopt` in release mode (statically linked on Linux,
 # as the installer does), makes a temporary HOME and project (settings, 50 skills, 5 hook
 # scripts), and times with `hyperfine -N`:
 #   /bin/true

@@ -3,7 +3,7 @@
 #
 #   benches/run-overhead.sh [--runs N] [--rounds K] [--warmup N] [--out FILE] [--skip-build]
 #
-# Builds ctxopt-run in release mode (statically linked on Linux gnu, as benches/run.sh and the
+# Builds ctxopt-run in release mode (statically linked on Linux, as benches/run.sh and the
 # installer do; dynamically elsewhere), makes a temporary HOME and project, and runs
 # `hyperfine -N --input FIXTURE` on /bin/true and on `ctxopt-run -- /bin/true` in K interleaved
 # rounds, feeding both a real PreToolUse input. Every runner run does its real work: reads the

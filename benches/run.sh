@@ -3,7 +3,8 @@
 #
 #   benches/run.sh [--runs N] [--rounds K] [--warmup N] [--out FILE] [--skip-build]
 #
-# Builds the release binaries (static and dynamic on Linux gnu, dynamic only elsewhere), sets
+# Builds the release binaries (static glibc, static musl where that target is installed, and
+# dynamic on Linux; dynamic only elsewhere), sets
 # up a temporary HOME and one temporary project per (scenario, hook) — scenario "empty" (no
 # metrics file yet) and "1M" (a metrics.jsonl of 1,000,000 real records) — then runs
 # `hyperfine -N --input FIXTURE` on /bin/true, the static and the dynamic hook (in K
@@ -105,6 +106,21 @@ if [[ "$OS" == Linux ]]; then
             cargo build --release --locked --target "$TRIPLE")
     fi
     VARIANTS+=("static:$TARGET_DIR/$TRIPLE/release")
+    # The installer's first choice (benches/common.sh): static musl, where the target is
+    # installed.
+    # shellcheck source=benches/common.sh
+    source "$ROOT/benches/common.sh"
+    MUSL="$ARCH-unknown-linux-musl"
+    if bench_has_target "$MUSL"; then
+        if [[ "$SKIP_BUILD" -eq 0 ]]; then
+            cc_var="CC_${MUSL//-/_}"
+            cc=${!cc_var:-$(command -v musl-gcc || echo cc)}
+            echo "==> static musl build: RUSTFLAGS=\"-C relocation-model=static\" cargo build --release --locked --target $MUSL" >&2
+            (cd "$ROOT" && env "$cc_var=$cc" RUSTFLAGS="-C relocation-model=static" \
+                cargo build --release --locked --target "$MUSL")
+        fi
+        VARIANTS+=("musl:$TARGET_DIR/$MUSL/release")
+    fi
 fi
 if [[ "$SKIP_BUILD" -eq 0 ]]; then
     echo "==> dynamic build: cargo build --release --locked" >&2

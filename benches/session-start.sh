@@ -4,7 +4,7 @@
 #   benches/session-start.sh [--runs N] [--rounds K] [--warmup N] [--out FILE] [--skip-build]
 #                            [--bin-dir DIR] [--baseline FILE] [--scenario NAME]...
 #
-# Builds `ctxopt-session-start` in release mode (statically linked on Linux gnu, as the
+# Builds `ctxopt-session-start` in release mode (statically linked on Linux, as the
 # installer does) into $CARGO_TARGET_DIR, then per scenario makes a temporary HOME and project:
 #   skills     200 project skills (every 8th `disable-model-invocation: true`, every 20th with
 #              a skill.json), 10 stdio MCP servers in .mcp.json (approved in

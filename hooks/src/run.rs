@@ -11,11 +11,13 @@ use std::ffi::{c_char, c_int};
 #[global_allocator]
 static ALLOC: ctxopt::arena::Arena = ctxopt::arena::Arena::new();
 
-/// The process entry point, called by the C runtime. The arguments are read through
-/// `std::env::args_os`, which works without the standard library's `main`.
-#[allow(unsafe_code)] // `no_mangle` exports the C `main`; nothing else is unsafe here.
+/// The process entry point, called by the C runtime. The arguments come from `argv`:
+/// `std::env::args_os` would be empty on musl without the standard library's `main`.
+#[allow(unsafe_code)] // `no_mangle` exports the C `main`; `argv` is the C runtime's.
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     ctxopt::process::start();
-    ctxopt::wrap::run::main().into()
+    // SAFETY: `argc` and `argv` are what the C runtime passed to `main`.
+    let args = unsafe { ctxopt::process::args(argc, argv) };
+    ctxopt::wrap::run::main(args).into()
 }

@@ -24,6 +24,37 @@ pub fn start() {
     ignore_sigpipe();
 }
 
+/// The program's arguments from the C `main`'s `argc` and `argv`, the program name first.
+///
+/// A `#![no_main]` binary cannot rely on `std::env::args_os`: it works on glibc, which hands
+/// `argc`/`argv` to initialisers, but is empty on musl, where only std's own `main` would
+/// have recorded them.
+///
+/// # Safety
+///
+/// `argv` must point to `argc` valid NUL-terminated strings, as the C runtime passes to `main`
+/// (a null `argv` or a negative `argc` gives no arguments).
+#[must_use]
+pub unsafe fn args(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    (0..count)
+        .map_while(|i| {
+            // SAFETY: the caller vouches for `argc` entries of `argv`.
+            let arg = unsafe { *argv.add(i) };
+            // SAFETY: a non-null entry is a NUL-terminated string (the caller's contract).
+            (!arg.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(arg) })
+        })
+        .map(|arg| std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned())
+        .collect()
+}
+
 /// Opens `/dev/null` on any of descriptors 0–2 that is closed, so that a file opened later can
 /// never become stdout or stderr (a reply printed into `metrics.jsonl`).
 fn sanitize_standard_fds() {
@@ -451,6 +482,24 @@ mod shared {
 }
 
 #[cfg(test)]
+mod args_tests {
+    #[test]
+    fn args_come_from_argc_and_argv() {
+        let strings = [c"ctxopt-run", c"--", c"/bin/echo", c"a b"];
+        let mut argv: Vec<*const std::ffi::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: `argv` holds 4 NUL-terminated strings and a terminating null.
+        let got = unsafe { super::args(4, argv.as_ptr()) };
+        assert_eq!(got, ["ctxopt-run", "--", "/bin/echo", "a b"]);
+        // SAFETY: as above; fewer than there are, none, and a null argv.
+        assert_eq!(unsafe { super::args(1, argv.as_ptr()) }, ["ctxopt-run"]);
+        assert!(unsafe { super::args(0, argv.as_ptr()) }.is_empty());
+        assert!(unsafe { super::args(-1, argv.as_ptr()) }.is_empty());
+        assert!(unsafe { super::args(3, std::ptr::null()) }.is_empty());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     /// On a thread of its own (the policy is per thread on Linux), so the test runner is not
     /// slowed down.
@@ -460,9 +509,10 @@ mod tests {
             super::yield_to_foreground();
             #[cfg(target_os = "linux")]
             {
+                // The system call: musl's `sched_getscheduler` is a stub (ENOSYS).
                 // SAFETY: sched_getscheduler takes a pid; 0 is this thread.
-                let policy = unsafe { libc::sched_getscheduler(0) };
-                assert_eq!(policy, libc::SCHED_IDLE);
+                let policy = unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) };
+                assert_eq!(policy, libc::c_long::from(libc::SCHED_IDLE));
             }
             #[cfg(not(target_os = "linux"))]
             {

@@ -503,12 +503,13 @@ impl Reply {
     }
 }
 
-/// The whole of `ctxopt-run`'s `main`.
+/// The whole of `ctxopt-run`'s `main`; `args` are the process's arguments, its name first
+/// (`ctxopt::process::args`: `std::env::args_os` is empty in a `no_main` binary on musl).
 #[must_use]
-pub fn main() -> u8 {
+pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     let started = Instant::now();
     install_panic_hook();
-    let args = match command::parse_args(env::args_os().skip(1)) {
+    let args = match command::parse_args(args.into_iter().skip(1)) {
         Ok(Parsed::Run(args)) => args,
         Ok(Parsed::Help) => {
             println!("{HELP}");
