@@ -35,6 +35,7 @@ pub fn start() {
 /// `argv` must point to `argc` valid NUL-terminated strings, as the C runtime passes to `main`
 /// (a null `argv` or a negative `argc` gives no arguments).
 #[must_use]
+#[allow(clippy::similar_names)] // `argc` and `argv`: C's own names.
 pub unsafe fn args(
     argc: std::ffi::c_int,
     argv: *const *const std::ffi::c_char,
