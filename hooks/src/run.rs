@@ -14,6 +14,7 @@ static ALLOC: ctxopt::arena::Arena = ctxopt::arena::Arena::new();
 /// The process entry point, called by the C runtime. The arguments come from `argv`:
 /// `std::env::args_os` would be empty on musl without the standard library's `main`.
 #[allow(unsafe_code)] // `no_mangle` exports the C `main`; `argv` is the C runtime's.
+#[allow(clippy::similar_names)] // `argc` and `argv`: C's own names.
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     ctxopt::process::start();
