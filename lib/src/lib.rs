@@ -35,6 +35,7 @@ pub mod guard;
 pub mod hook;
 pub mod install;
 pub mod mcp;
+pub mod memfns;
 pub mod outcome;
 pub mod policy;
 pub mod precommit;
