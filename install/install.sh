@@ -185,7 +185,7 @@ build_plan() {
 	fi
 	if triple="$(musl_triple)"; then
 		printf 'build in %s: RUSTFLAGS="-C relocation-model=static" cargo build --release --locked --target %s (rustup target add %s first if missing)\n' "$REPO" "$triple" "$triple"
-		printf '  if that fails: '
+		printf '     if that fails: '
 	fi
 	if triple="$(static_triple)"; then
 		printf 'build in %s: RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target %s (plain cargo build --release --locked if that fails)\n' "$REPO" "$triple"
