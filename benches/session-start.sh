@@ -19,10 +19,12 @@
 #              the 10-minute request marker (it exists after a project's first backup); the
 #              run itself lists the backup dir, sets the marker's time and spawns the backup
 #   prepare-control  the skills project with the same --prepare step as backup-due, run on a
-#              scratch directory: nothing is due. The prepare's processes (sh, find, ls,
-#              flock, touch, rm) leave the CPU caches cold for the timed run, which costs the
-#              hook far more than /bin/true; backup-due minus this control is the hand-off's
-#              own cost
+#              scratch directory: nothing is due. The prepare step leaves the CPU caches cold
+#              for the timed run, which costs the hook more than /bin/true; backup-due minus
+#              this control is the hand-off's own cost. The step is one small static program
+#              (benches/prepare-backup-due.c, compiled with musl-gcc or cc) where a C compiler
+#              is there; else, or with --prepare-shell, a shell script running find, ls, flock,
+#              touch and rm, which cools the caches far more
 # Waits until every file is 2 s old (the caches trust only settled stat keys), runs the hook
 # twice (the first run writes the caches, the second is a warm run like every later session),
 # counts its syscalls with `strace -c -f` (one warm run), then times /bin/true and the hook
@@ -33,13 +35,14 @@
 # --baseline FILE   also time FILE (an older build) in the same rounds
 # --scenario NAME   skills, skills-2mb, backup-due or prepare-control (repeatable; default all)
 # --keep            keep the temporary HOME and project (for perf, strace); prints where
+# --prepare-shell   the backup-due prepare step as the shell script (the earlier method)
 #
 # Needs hyperfine >= 1.16 (`cargo install hyperfine@1.20.0 --locked`), python3, strace (optional).
 # Never called by the tests or CI: process timings on shared runners are noise.
 set -euo pipefail
 
 usage() {
-    sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +51,8 @@ ROUNDS=30
 WARMUP=10
 OUT="$ROOT/target/bench/session-start.md"
 SKIP_BUILD=0
+PREPARE_SHELL=0
+declare -A PREPARE_CMD=()
 BIN_DIR=""
 BASELINE=""
 SCENARIOS=()
@@ -59,6 +64,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP=${2:?--warmup needs a value}; shift 2 ;;
         --out) OUT=${2:?--out needs a value}; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
+        --prepare-shell) PREPARE_SHELL=1; shift ;;
         --bin-dir) BIN_DIR=${2:?--bin-dir needs a value}; SKIP_BUILD=1; shift 2 ;;
         --baseline) BASELINE=${2:?--baseline needs a value}; shift 2 ;;
         --scenario) SCENARIOS+=("${2:?--scenario needs a value}"); shift 2 ;;
@@ -272,6 +278,20 @@ for s in "${SCENARIOS[@]}"; do
         mkdir -p "$data/state"
     fi
     if [[ "$s" == backup-due || "$s" == prepare-control ]]; then
+        # One small static process (benches/prepare-backup-due.c) where a C compiler is there:
+        # the shell and five tools of the script below left the CPU caches cold for the timed
+        # run. --prepare-shell keeps the script, as the earlier measurements ran it.
+        if [[ "$PREPARE_SHELL" -eq 0 && ! -x "$WORK/prepare-backup-due" ]]; then
+            for cc in musl-gcc cc; do
+                command -v "$cc" >/dev/null || continue
+                "$cc" -O2 -static -o "$WORK/prepare-backup-due" "$ROOT/benches/prepare-backup-due.c" 2>/dev/null && break
+            done
+        fi
+        if [[ "$PREPARE_SHELL" -eq 0 && -x "$WORK/prepare-backup-due" ]]; then
+            PREPARE_CMD[$s]="$WORK/prepare-backup-due $data $backups"
+        else
+            PREPARE_CMD[$s]="sh $WORK/$s/prepare.sh"
+        fi
         cat >"$WORK/$s/prepare.sh" <<PREPARE
 if [ -n "\$(find '$data/state/backup-requested' -newermt '-5 seconds' 2>/dev/null)" ]; then
     i=0
@@ -297,7 +317,7 @@ PREPARE
         log="$JSON_DIR/$s-$round.log"
         prepare=()
         if [[ "$s" == backup-due || "$s" == prepare-control ]]; then
-            prepare=(--prepare "sh $WORK/$s/prepare.sh")
+            prepare=(--prepare "${PREPARE_CMD[$s]}")
         fi
         if ! in_project "$WORK/$s" "$HYPERFINE" -N --style basic --warmup "$WARMUP" --runs "$PER_ROUND" \
             "${prepare[@]}" --input "$WORK/$s/start.json" --export-json "$JSON_DIR/$s-$round.json" "${args[@]}" >"$log" 2>&1; then
@@ -324,6 +344,15 @@ echo >&2
 LOAD_AFTER=$(loadavg)
 
 ROOT="$ROOT" RUNS="$RUNS" ROUNDS="$ROUNDS" PER_ROUND="$PER_ROUND" WARMUP="$WARMUP" \
+PREPARE_KIND="none"
+for s in "${SCENARIOS[@]}"; do
+    case "${PREPARE_CMD[$s]:-}" in
+        "") ;;
+        sh\ *) PREPARE_KIND="the shell script (sh, find, ls, flock, touch, rm)" ;;
+        *) PREPARE_KIND="one static program (benches/prepare-backup-due.c)" ;;
+    esac
+done
+PREPARE_KIND="$PREPARE_KIND" \
 HYPERFINE="$HYPERFINE" BUILD="$BUILD" LOAD_BEFORE="$LOAD_BEFORE" LOAD_AFTER="$LOAD_AFTER" \
 SCENARIOS="${SCENARIOS[*]}" HOOK="$HOOK" BASELINE="$BASELINE" \
 python3 - "$JSON_DIR" "$OUT" <<'PY'
@@ -347,6 +376,8 @@ p("")
 p(f"- command: `benches/session-start.sh --runs {E['RUNS']} --rounds {E['ROUNDS']} --warmup {E['WARMUP']}` "
   f"({E['BUILD']} release build; {E['ROUNDS']} hyperfine calls of {E['PER_ROUND']} runs per command, order rotated)")
 p(f"- hook: `{E['HOOK']}`" + (f"; baseline: `{E['BASELINE']}`" if E["BASELINE"] else ""))
+if E["PREPARE_KIND"] != "none":
+    p(f"- backup-due / control prepare step: {E['PREPARE_KIND']}")
 p(f"- machine: nproc {sh('nproc') or os.cpu_count()}; `{sh('uname', '-srm')}`; {sh('rustc', '-V')}; {sh(E['HYPERFINE'], '--version')}")
 p(f"- load average: before `{E['LOAD_BEFORE']}`, after `{E['LOAD_AFTER']}`")
 p("")
