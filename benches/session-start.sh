@@ -343,7 +343,6 @@ done
 echo >&2
 LOAD_AFTER=$(loadavg)
 
-ROOT="$ROOT" RUNS="$RUNS" ROUNDS="$ROUNDS" PER_ROUND="$PER_ROUND" WARMUP="$WARMUP" \
 PREPARE_KIND="none"
 for s in "${SCENARIOS[@]}"; do
     case "${PREPARE_CMD[$s]:-}" in
@@ -352,6 +351,7 @@ for s in "${SCENARIOS[@]}"; do
         *) PREPARE_KIND="one static program (benches/prepare-backup-due.c)" ;;
     esac
 done
+ROOT="$ROOT" RUNS="$RUNS" ROUNDS="$ROUNDS" PER_ROUND="$PER_ROUND" WARMUP="$WARMUP" \
 PREPARE_KIND="$PREPARE_KIND" \
 HYPERFINE="$HYPERFINE" BUILD="$BUILD" LOAD_BEFORE="$LOAD_BEFORE" LOAD_AFTER="$LOAD_AFTER" \
 SCENARIOS="${SCENARIOS[*]}" HOOK="$HOOK" BASELINE="$BASELINE" \
