@@ -4,14 +4,18 @@
  * touch, rm), whose start-ups left the CPU caches cold for the timed run and cost the hook
  * 0.3-0.7 ms that /bin/true does not pay (BENCHMARKS.md, "A bench artifact").
  *
- *   prepare-backup-due DATA_DIR BACKUP_DIR
+ *   prepare-backup-due DATA_DIR BACKUP_DIR [PROJECT_DIR]
  *
  * 1. When DATA_DIR/state/backup-requested was set in the last 5 s (the previous timed run
  *    started a backup), wait up to 5 s for an archive BACKUP_DIR/backup-*-*.tar.gz;
  * 2. take and drop DATA_DIR/backup.lock (flock), so that backup has finished;
  * 3. set the marker's times 11 minutes back, creating it if missing (the hook requests at most
  *    one backup per 10 minutes);
- * 4. remove BACKUP_DIR and everything in it.
+ * 4. remove BACKUP_DIR and everything in it;
+ * 5. with PROJECT_DIR, wait up to 5 s until no `ctxopt backup create` of it runs (Linux:
+ *    /proc/<pid>/cmdline): its last steps after the lock (records, exit) are not the hook's;
+ * 6. syncfs: the journal commits of the backup's fsyncs and of the removal happen now, not
+ *    during the timed run (the shell script took long enough for them to finish by chance).
  * Exit status 0, or 1 with a message when a step fails.
  */
 #define _GNU_SOURCE
@@ -44,6 +48,33 @@ static int has_archive(const char *dir) {
     return found;
 }
 
+/* Whether a process runs `ctxopt backup create ... PROJECT ...` (its NUL-separated argv). */
+static int backup_running(const char *project) {
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(proc))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], buf[8192];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        int backup = 0, create = 0, ours = 0;
+        for (char *arg = buf; arg < buf + n; arg += strlen(arg) + 1) {
+            if (strcmp(arg, "backup") == 0) backup = 1;
+            else if (strcmp(arg, "create") == 0) create = backup;
+            else if (strcmp(arg, project) == 0) ours = 1;
+        }
+        found = backup && create && ours;
+    }
+    closedir(proc);
+    return found;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st; (void)flag; (void)ftw;
     if (remove(path) != 0) { perror(path); return 1; }
@@ -51,8 +82,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s DATA_DIR BACKUP_DIR\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s DATA_DIR BACKUP_DIR [PROJECT_DIR]\n", argv[0]);
         return 1;
     }
     char marker[4096], lock[4096];
@@ -81,6 +112,17 @@ int main(int argc, char **argv) {
     if (access(argv[2], F_OK) == 0 &&
         nftw(argv[2], remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
         return 1;
+    }
+    if (argc == 4) {
+        for (int i = 0; i < 1000 && backup_running(argv[3]); i++) {
+            struct timespec pause = {0, 5 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    int dir = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        syncfs(dir);
+        close(dir);
     }
     return 0;
 }

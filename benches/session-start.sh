@@ -255,6 +255,12 @@ PY
 done
 
 # ---- latency -------------------------------------------------------------------------------
+# The warm-up runs above may have started hourly backups (detached, idle priority): let them
+# finish (up to 60 s) so that the first scenario's timed runs do not share the machine with them.
+for ((i = 0; i < 1200; i++)); do
+    pgrep -f "backup create --project $WORK/" >/dev/null 2>&1 || break
+    sleep 0.05
+done
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 LOAD_BEFORE=$(loadavg)
 PER_ROUND=$(((RUNS + ROUNDS - 1) / ROUNDS))
@@ -288,7 +294,7 @@ for s in "${SCENARIOS[@]}"; do
             done
         fi
         if [[ "$PREPARE_SHELL" -eq 0 && -x "$WORK/prepare-backup-due" ]]; then
-            PREPARE_CMD[$s]="$WORK/prepare-backup-due $data $backups"
+            PREPARE_CMD[$s]="$WORK/prepare-backup-due $data $backups $WORK/$s/project"
         else
             PREPARE_CMD[$s]="sh $WORK/$s/prepare.sh"
         fi
