@@ -223,7 +223,7 @@ build() {
 	local triple
 	if triple="$(musl_triple)"; then
 		build_musl "$triple" && return
-		warn "the static musl build failed; trying glibc (set CTXOPT_LIBC=gnu to skip musl)"
+		warn "no static musl build ($triple not installable or its build failed); trying static glibc, whose hooks start ≈ 0.3 ms slower per call (set CTXOPT_LIBC=gnu to skip musl)"
 	fi
 	if triple="$(static_triple)"; then
 		step "building static release binaries for $triple"
