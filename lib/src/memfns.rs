@@ -212,8 +212,8 @@ pub unsafe extern "C" fn memcpy(
 
 /// musl's forward copy, which its x86-64 `memmove` calls when the destination starts before
 /// the source; defined in musl's `memcpy.o`, so it must be defined here too for the linker to
-/// leave that member out. [`copy`] copies forwards (`rep movsb`; the short cases load before
-/// they store), which is all `memmove` needs of it.
+/// leave that member out. Our `memcpy` copies forwards (`rep movsb`; the short cases load
+/// before they store), which is all `memmove` needs of it.
 ///
 /// # Safety
 ///
@@ -226,9 +226,8 @@ pub unsafe extern "C" fn __memcpy_fwd(
     src: *const std::ffi::c_void,
     n: usize,
 ) -> *mut std::ffi::c_void {
-    // SAFETY: forwarded; see above.
-    unsafe { copy(dst.cast(), src.cast(), n) };
-    dst
+    // SAFETY: forwarded; `memcpy` copies forwards (see above).
+    unsafe { memcpy(dst, src, n) }
 }
 
 #[cfg(test)]

@@ -483,7 +483,7 @@ mod shared {
 }
 
 #[cfg(test)]
-mod args_tests {
+mod tests {
     #[test]
     fn args_come_from_argc_and_argv() {
         let strings = [c"ctxopt-run", c"--", c"/bin/echo", c"a b"];
@@ -498,10 +498,7 @@ mod args_tests {
         assert!(unsafe { super::args(-1, argv.as_ptr()) }.is_empty());
         assert!(unsafe { super::args(3, std::ptr::null()) }.is_empty());
     }
-}
 
-#[cfg(test)]
-mod tests {
     /// On a thread of its own (the policy is per thread on Linux), so the test runner is not
     /// slowed down.
     #[test]
