@@ -16,6 +16,19 @@ bench_has_target() {
     compgen -G "$dir/libstd-*.rlib" >/dev/null
 }
 
+# `cargo build --release --locked --target $2 ARGS...` in $1 for a musl target $2, static and
+# non-PIE, with a C compiler for the C parts of dependencies (ring): CC_<target> if set, else
+# musl-gcc, else cc, as install/install.sh does.
+bench_cargo_musl() {
+    local root=$1 triple=$2
+    shift 2
+    local cc_var="CC_${triple//-/_}"
+    local cc=${!cc_var:-}
+    [[ -n "$cc" ]] || cc=$(command -v musl-gcc || echo cc)
+    (cd "$root" && env "$cc_var=$cc" RUSTFLAGS="-C relocation-model=static" \
+        cargo build --release --locked --target "$triple" "$@")
+}
+
 bench_build() {
     local root=$1 skip=$2
     shift 2
@@ -29,12 +42,7 @@ bench_build() {
         if [[ "${CTXOPT_LIBC:-}" != gnu ]] && bench_has_target "$arch-unknown-linux-musl"; then
             TRIPLE="$arch-unknown-linux-musl"
             BUILD="static musl"
-            local cc_var="CC_${TRIPLE//-/_}"
-            local cc=${!cc_var:-}
-            [[ -n "$cc" ]] || cc=$(command -v musl-gcc || echo cc)
-            [[ "$skip" -eq 1 ]] || (cd "$root" && env "$cc_var=$cc" \
-                RUSTFLAGS="-C relocation-model=static" \
-                cargo build --release --locked --target "$TRIPLE" -p ctxopt-hooks "${bins[@]}")
+            [[ "$skip" -eq 1 ]] || bench_cargo_musl "$root" "$TRIPLE" -p ctxopt-hooks "${bins[@]}"
         else
             TRIPLE="$arch-unknown-linux-gnu"
             BUILD="static glibc"

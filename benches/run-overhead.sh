@@ -80,7 +80,6 @@ FIXTURE="$ROOT/fixtures/hooks/PreToolUse/bash.json"
 source "$ROOT/benches/common.sh"
 bench_build "$ROOT" "$SKIP_BUILD" ctxopt-run || exit 1
 RUNNER="$BIN_DIR/ctxopt-run"
-[[ -x "$RUNNER" ]] || { echo "run-overhead.sh: missing $RUNNER (build first)" >&2; exit 1; }
 
 # ---- temporary HOME and project ------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctxopt-run-bench.XXXXXX")

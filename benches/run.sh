@@ -7,7 +7,7 @@
 # dynamic on Linux; dynamic only elsewhere), sets
 # up a temporary HOME and one temporary project per (scenario, hook) — scenario "empty" (no
 # metrics file yet) and "1M" (a metrics.jsonl of 1,000,000 real records) — then runs
-# `hyperfine -N --input FIXTURE` on /bin/true, the static and the dynamic hook (in K
+# `hyperfine -N --input FIXTURE` on /bin/true and each build of the hook (in K
 # interleaved rounds), and measures each hook's peak RSS on a ~1 KB input. Prints a markdown
 # report and writes it to FILE.
 #
@@ -113,11 +113,8 @@ if [[ "$OS" == Linux ]]; then
     MUSL="$ARCH-unknown-linux-musl"
     if bench_has_target "$MUSL"; then
         if [[ "$SKIP_BUILD" -eq 0 ]]; then
-            cc_var="CC_${MUSL//-/_}"
-            cc=${!cc_var:-$(command -v musl-gcc || echo cc)}
             echo "==> static musl build: RUSTFLAGS=\"-C relocation-model=static\" cargo build --release --locked --target $MUSL" >&2
-            (cd "$ROOT" && env "$cc_var=$cc" RUSTFLAGS="-C relocation-model=static" \
-                cargo build --release --locked --target "$MUSL")
+            bench_cargo_musl "$ROOT" "$MUSL"
         fi
         VARIANTS+=("musl:$TARGET_DIR/$MUSL/release")
     fi

@@ -11,12 +11,12 @@
 //!   (a `String` or `Vec` being built) happens in place;
 //! - any other free is a no-op: the process is about to exit;
 //! - when the region is full, or for one allocation of more than a quarter of it, the system
-//!   allocator takes over, so a SessionStart that reads a 50 MB transcript still works;
-//!   memory from there goes back to it.
+//!   allocator takes over, so a hook that reads a big file still works; memory from there
+//!   goes back to it.
 //!
-//! Thread-safe (one atomic offset, compare-and-swap), and async-signal-safe in the sense the
-//! hand-off child needs: it allocates nothing. Not for a long-lived process: the `ctxopt` CLI
-//! keeps the system allocator.
+//! Thread-safe (one atomic offset, compare-and-swap). The hand-off child, which shares the
+//! hook's memory (`process::spawn_detached`), allocates nothing. Not for a long-lived process:
+//! the `ctxopt` CLI keeps the system allocator.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};

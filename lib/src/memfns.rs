@@ -12,13 +12,14 @@
 //!   overlapping loads and stores and hands the rest to one `rep movsb` (fast on CPUs with
 //!   ERMS/FSRM, and never slower than musl's `rep movsq`).
 //!
-//! glibc's are vectorised, so only musl builds export these; [`compare`] and [`copy`] are
-//! tested on every target.
+//! glibc's are vectorised, so only musl builds export these; [`compare`] is tested on every
+//! target, [`copy`] on x86-64.
 //!
 //! In a static link the program's own definition wins: the linker takes an archive member of
-//! `libc.a` only for a symbol still undefined, and musl's `memcmp.o`, `bcmp.o` and `memcpy.o`
-//! define nothing else. `bcmp` keeps `memcmp`'s full ordering: the compiler may fold the two
-//! identical functions into one symbol.
+//! `libc.a` only for a symbol still undefined. musl's `memcmp.o` and `bcmp.o` define nothing
+//! else; its x86-64 `memcpy.o` also defines `__memcpy_fwd` (for `memmove`), so that is defined
+//! here too. `bcmp` keeps `memcmp`'s full ordering: the compiler may fold the two identical
+//! functions into one symbol.
 #![allow(unsafe_code)]
 // C's names: `a`, `b`, `n`, `dst`, `src`.
 #![allow(clippy::many_single_char_names)]
@@ -67,13 +68,14 @@ pub unsafe fn compare(a: *const u8, b: *const u8, n: usize) -> i32 {
 /// Copies `n` bytes from `src` to `dst`, which do not overlap: C's `memcpy`.
 ///
 /// Up to 32 bytes as two overlapping loads and stores of the widest fitting size (no loop,
-/// which the compiler could turn back into a `memcpy` call); more with one `rep movsb` on
-/// x86-64, elsewhere 16 bytes per step.
+/// which the compiler could turn back into a `memcpy` call); more with one `rep movsb`.
+/// x86-64 only: only musl's x86-64 `memcpy` is replaced.
 ///
 /// # Safety
 ///
 /// `src` must be valid for reads and `dst` for writes of `n` bytes, and the two ranges must
 /// not overlap.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
     // SAFETY (every block below): each access is within the first or last `k` bytes of the
@@ -135,29 +137,6 @@ unsafe fn copy_long(dst: *mut u8, src: *const u8, n: usize) {
             inout("rsi") src => _,
             options(nostack, preserves_flags),
         );
-    }
-}
-
-/// `copy` of more than 32 bytes, 16 bytes per step (volatile loads, so that the loop is not
-/// turned into a `memcpy` call), the tail as one overlapping step.
-///
-/// # Safety
-///
-/// As [`copy`].
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-unsafe fn copy_long(dst: *mut u8, src: *const u8, n: usize) {
-    let mut i = 0;
-    // SAFETY: every access is within the `n` bytes (`i + 16 <= n`, and `n > 32` for the
-    // tail); the caller's contract covers the rest.
-    unsafe {
-        while i + 16 <= n {
-            let v = src.add(i).cast::<u128>().read_volatile();
-            dst.add(i).cast::<u128>().write_unaligned(v);
-            i += 16;
-        }
-        let v = src.add(n - 16).cast::<u128>().read_unaligned();
-        dst.add(n - 16).cast::<u128>().write_unaligned(v);
     }
 }
 
@@ -232,7 +211,9 @@ pub unsafe extern "C" fn __memcpy_fwd(
 
 #[cfg(test)]
 mod tests {
-    use super::{compare, copy};
+    use super::compare;
+    #[cfg(target_arch = "x86_64")]
+    use super::copy;
     use proptest::prelude::*;
 
     fn reference(a: &[u8], b: &[u8]) -> i32 {
@@ -299,6 +280,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn copies_every_length_and_offset_exactly() {
         let src: Vec<u8> = (0..300u32)
